@@ -1,0 +1,376 @@
+//! The engine: runs a drill's timeline and produces its verdict.
+//!
+//! ```text
+//! parse ─► bring up services ─► per variant: wire proxies ─► start workload
+//!   ─► steady state holds? ─► inject ─► detect ─► heal ─► recover ─► steady again
+//!   ─► drain ─► invariants ─► verdict ─► tear down (always)
+//! ```
+//!
+//! Every clock point is taken on one monotonic clock ([`std::time::Instant`])
+//! and stored as an offset from the variant's start. The engine knows
+//! services, faults and remedies only through their small public surfaces;
+//! teardown (heal faults, stop proxies and clients, remove containers) runs
+//! on every exit path, and on SIGINT/SIGTERM
+//! [`crate::services::remove_containers_on_interrupt`] removes containers.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use firedrill::engine::{Engine, EngineConfig};
+//! let scenario = firedrill::scenario::load("scenarios/ws-proxy-down.toml".as_ref())?;
+//! let engine = Engine::new(EngineConfig::new(std::env::current_exe()?));
+//! let report = engine.run_drill(&scenario, Default::default()).await;
+//! assert!(report.passed(), "{}", report.failure_summary());
+//! # Ok(()) }
+//! ```
+
+pub mod recorder;
+pub mod verdict;
+mod ws;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::diagnose::Diagnostics;
+use crate::scenario::{Scenario, Variant};
+use crate::services::{self, Images, RunningService, ServiceError, ServiceSpec};
+use verdict::{CheckResult, ClockPoints, InvariantResult, Measurements, Outcome, millis};
+
+/// Receives progress messages during long work (container start, drills).
+pub trait Progress: Send + Sync {
+    /// One step of work has started.
+    fn step(&self, drill: &str, message: &str);
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn step(&self, _drill: &str, _message: &str) {}
+}
+
+/// How to run drills.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// The firedrill executable mounted into containers running our own
+    /// programs (the hub). The CLI passes itself; tests pass
+    /// `env!("CARGO_BIN_EXE_firedrill")`.
+    pub firedrill_exe: PathBuf,
+    /// Replaces every drill's seed when set (`--seed`).
+    pub seed: Option<u64>,
+    /// Image names.
+    pub images: Images,
+    /// Where progress goes.
+    pub progress: Arc<dyn Progress>,
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("firedrill_exe", &self.firedrill_exe)
+            .field("seed", &self.seed)
+            .field("images", &self.images)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineConfig {
+    /// Defaults: images from the environment, the drill's own seed, no progress.
+    pub fn new(firedrill_exe: PathBuf) -> Self {
+        EngineConfig {
+            firedrill_exe,
+            seed: None,
+            images: Images::from_env(),
+            progress: Arc::new(NoProgress),
+        }
+    }
+}
+
+/// Why a drill or variant could not run to a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A service did not come up.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// The fault proxy failed.
+    #[error("failed to run the fault proxy: {0}")]
+    Proxy(#[from] crate::faults::proxy::ProxyError),
+    /// The workload never reached steady state, so no fault was injected.
+    #[error("steady state never held within {}: {detail}", crate::scenario::format_duration(*.waited))]
+    SteadyNeverHeld {
+        /// How long the engine waited.
+        waited: Duration,
+        /// What the last probe saw.
+        detail: String,
+    },
+    /// The hub's view could not be read.
+    #[error("failed to read the hub's view: {0}")]
+    Hub(String),
+    /// The run was interrupted.
+    #[error("interrupted")]
+    Cancelled,
+}
+
+/// A fault as it happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultStamp {
+    /// Position in the scenario's `[[faults]]`.
+    pub index: usize,
+    /// What it did (`"proxy hub down"`, `"toxic timeout_downstream on hub"`).
+    pub description: String,
+    /// When it took effect.
+    #[serde(with = "millis")]
+    pub injected: Duration,
+    /// When it was removed.
+    #[serde(with = "verdict::millis_opt")]
+    pub healed: Option<Duration>,
+}
+
+/// One remedy event on the variant's clock.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimedEvent {
+    /// Offset from the variant's start.
+    #[serde(with = "millis")]
+    pub at: Duration,
+    /// Emitter (client id).
+    pub source: String,
+    /// Short kind (`disconnected`, `retry`…).
+    pub kind: String,
+    /// Full event, readable.
+    pub detail: String,
+}
+
+/// Everything one variant run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct VariantReport {
+    /// Variant name.
+    pub name: String,
+    /// Remedy under test.
+    pub remedy: String,
+    /// Checks this variant is documented to fail.
+    pub caught_by: Vec<String>,
+    /// The judgement.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// Clock points.
+    pub points: ClockPoints,
+    /// Derived measurements.
+    pub measurements: Measurements,
+    /// Every declared bound and invariant with its measured value.
+    pub checks: Vec<CheckResult>,
+    /// Invariant evidence.
+    pub invariants: Vec<InvariantResult>,
+    /// Faults as they happened.
+    pub faults: Vec<FaultStamp>,
+    /// Every remedy event.
+    pub events: Vec<TimedEvent>,
+    /// The stable diagnostics (what gets snapshotted).
+    pub diagnostics: Option<Diagnostics>,
+    /// Wall time of the variant.
+    #[serde(with = "millis")]
+    pub wall: Duration,
+}
+
+impl VariantReport {
+    fn errored(variant: &Variant, error: &EngineError, wall: Duration) -> Self {
+        VariantReport {
+            name: variant.name.clone(),
+            remedy: variant.remedy.as_str().to_owned(),
+            caught_by: variant.caught_by.iter().map(|c| c.to_string()).collect(),
+            outcome: Outcome::Error {
+                message: error.to_string(),
+            },
+            points: ClockPoints::default(),
+            measurements: Measurements::default(),
+            checks: Vec::new(),
+            invariants: Vec::new(),
+            faults: Vec::new(),
+            events: Vec::new(),
+            diagnostics: None,
+            wall,
+        }
+    }
+}
+
+/// Everything one drill produced: the journal entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillReport {
+    /// Drill name.
+    pub drill: String,
+    /// Scenario file.
+    pub path: PathBuf,
+    /// The playbook entry it reproduces.
+    pub playbook: String,
+    /// The seed every random choice derived from.
+    pub seed: u64,
+    /// One report per variant, in file order.
+    pub variants: Vec<VariantReport>,
+    /// A drill-level error (services did not start…).
+    pub error: Option<String>,
+    /// Wall time of the whole drill.
+    #[serde(with = "millis")]
+    pub wall: Duration,
+}
+
+impl DrillReport {
+    /// Whether every variant ended as the scenario asked (hardened passed,
+    /// naive caught).
+    pub fn passed(&self) -> bool {
+        self.error.is_none()
+            && !self.variants.is_empty()
+            && self.variants.iter().all(|v| v.outcome.is_ok())
+    }
+
+    /// Naive variants caught (the "teeth" figure) and naive variants run.
+    pub fn teeth(&self) -> (usize, usize) {
+        let naive: Vec<_> = self
+            .variants
+            .iter()
+            .filter(|v| !v.caught_by.is_empty())
+            .collect();
+        let caught = naive
+            .iter()
+            .filter(|v| v.outcome == Outcome::Caught)
+            .count();
+        (caught, naive.len())
+    }
+
+    /// A readable account of what went wrong, with the seed to replay it.
+    pub fn failure_summary(&self) -> String {
+        let mut out = format!(
+            "drill {} ({}) seed {}",
+            self.drill,
+            self.path.display(),
+            self.seed
+        );
+        if let Some(error) = &self.error {
+            out.push_str(&format!("\n  error: {error}"));
+        }
+        for v in &self.variants {
+            out.push_str(&format!(
+                "\n  variant {} ({}): {} — {}",
+                v.name,
+                v.remedy,
+                v.outcome.word(),
+                v.outcome.explain()
+            ));
+            for c in &v.checks {
+                out.push_str(&format!(
+                    "\n    {} {}: bound {} measured {} — {}",
+                    if c.passed { "ok  " } else { "FAIL" },
+                    c.check,
+                    c.bound.as_deref().unwrap_or("-"),
+                    c.measured,
+                    c.detail
+                ));
+            }
+        }
+        out.push_str(&format!(
+            "\n  replay: firedrill run {} --seed {}",
+            self.path.display(),
+            self.seed
+        ));
+        out
+    }
+}
+
+/// Runs drills.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    config: EngineConfig,
+}
+
+impl Engine {
+    /// An engine.
+    pub fn new(config: EngineConfig) -> Self {
+        Engine { config }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Runs every variant of a drill, in file order, against one set of
+    /// services, and always tears everything down. Never panics on
+    /// environment failures: they become the report's `error`.
+    pub async fn run_drill(&self, scenario: &Scenario, cancel: CancellationToken) -> DrillReport {
+        let started = Instant::now();
+        let seed = self.config.seed.unwrap_or(scenario.drill.seed);
+        let mut report = DrillReport {
+            drill: scenario.drill.name.clone(),
+            path: scenario.path.clone(),
+            playbook: scenario.drill.playbook.clone(),
+            seed,
+            variants: Vec::new(),
+            error: None,
+            wall: Duration::ZERO,
+        };
+        let progress = &self.config.progress;
+        let name = &scenario.drill.name;
+
+        let kinds: Vec<_> = scenario.services.values().map(|s| s.kind.clone()).collect();
+        if let Err(error) = services::preflight(&self.config.images, &kinds).await {
+            report.error = Some(error.to_string());
+            report.wall = started.elapsed();
+            return report;
+        }
+        services::remove_containers_on_interrupt();
+
+        progress.step(name, "starting containers");
+        let specs: Vec<ServiceSpec> = scenario
+            .services
+            .values()
+            .map(|s| ServiceSpec::new(&s.name, s.kind.clone(), self.config.firedrill_exe.clone()))
+            .collect();
+        let started_services = tokio::select! {
+            started = services::start_all(&specs, &self.config.images) => started,
+            () = cancel.cancelled() => Err(ServiceError::DockerProtocol("interrupted while starting containers".into())),
+        };
+        let running = match started_services {
+            Ok(running) => running,
+            Err(error) => {
+                report.error = Some(error.to_string());
+                report.wall = started.elapsed();
+                return report;
+            }
+        };
+
+        for (index, variant) in scenario.variants.iter().enumerate() {
+            if cancel.is_cancelled() {
+                break;
+            }
+            progress.step(
+                name,
+                &format!("variant {} ({})", variant.name, variant.remedy.as_str()),
+            );
+            let variant_started = Instant::now();
+            let ctx = ws::VariantContext {
+                scenario,
+                variant,
+                index,
+                seed,
+                services: &running,
+                cancel: &cancel,
+            };
+            let outcome = ws::run_variant(&ctx).await;
+            report.variants.push(match outcome {
+                Ok(v) => v,
+                Err(error) => VariantReport::errored(variant, &error, variant_started.elapsed()),
+            });
+        }
+
+        progress.step(name, "removing containers");
+        stop_services(running).await;
+        report.wall = started.elapsed();
+        report
+    }
+}
+
+async fn stop_services(running: Vec<RunningService>) {
+    futures_util::future::join_all(running.into_iter().map(RunningService::stop)).await;
+}

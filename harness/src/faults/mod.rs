@@ -1,0 +1,3 @@
+//! Faults: the fault proxy and everything else that breaks things.
+
+pub mod proxy;

@@ -1,0 +1,67 @@
+//! Every `scenarios/*.toml` file is its own test, run against real containers:
+//! `cargo test --test drills -- ws-half-open` runs one.
+//!
+//! A drill passes when its hardened variants pass every bound and its naive
+//! variants fail for their documented reason; then each variant's
+//! diagnostics are compared with the insta snapshot in `tests/snapshots/`.
+//!
+//! libtest-mimic (what datatest-stable builds on) is used directly so this
+//! binary owns `main`: it installs the SIGINT/SIGTERM handler that removes
+//! this process's containers before anything starts.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use firedrill::engine::{Engine, EngineConfig};
+use libtest_mimic::{Arguments, Failed, Trial};
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let files = match firedrill::scenario::discover(&scenarios_dir()) {
+        Ok(files) => files,
+        Err(error) => {
+            eprintln!("{:?}", miette::Report::new(error));
+            return ExitCode::FAILURE;
+        }
+    };
+    firedrill::services::remove_containers_on_interrupt();
+    let trials = files
+        .into_iter()
+        .map(|file| {
+            let name = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| file.display().to_string());
+            Trial::test(name, move || run_drill(&file))
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+fn run_drill(file: &Path) -> Result<(), Failed> {
+    let scenario =
+        firedrill::scenario::load(file).map_err(|e| format!("{:?}", miette::Report::new(e)))?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let engine = Engine::new(EngineConfig::new(PathBuf::from(env!(
+        "CARGO_BIN_EXE_firedrill"
+    ))));
+    let report = runtime.block_on(engine.run_drill(&scenario, Default::default()));
+    if !report.passed() {
+        return Err(report.failure_summary().into());
+    }
+    if scenario.expect.snapshot {
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots"));
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        for variant in &report.variants {
+            let name = format!("{}__{}", scenario.drill.name, variant.name);
+            settings.bind(|| insta::assert_json_snapshot!(name, variant.diagnostics));
+        }
+    }
+    Ok(())
+}
