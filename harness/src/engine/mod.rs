@@ -313,7 +313,7 @@ impl Engine {
         let progress = &self.config.progress;
         let name = &scenario.drill.name;
 
-        let kinds: Vec<_> = scenario.services.values().map(|s| s.kind.clone()).collect();
+        let kinds: Vec<_> = scenario.services.values().map(|s| s.kind).collect();
         if let Err(error) = services::preflight(&self.config.images, &kinds).await {
             report.error = Some(error.to_string());
             report.wall = started.elapsed();
@@ -325,7 +325,7 @@ impl Engine {
         let specs: Vec<ServiceSpec> = scenario
             .services
             .values()
-            .map(|s| ServiceSpec::new(&s.name, s.kind.clone(), self.config.firedrill_exe.clone()))
+            .map(|s| ServiceSpec::new(&s.name, s.kind, self.config.firedrill_exe.clone()))
             .collect();
         let started_services = tokio::select! {
             started = services::start_all(&specs, &self.config.images) => started,

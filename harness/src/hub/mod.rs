@@ -54,6 +54,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -186,6 +187,13 @@ impl Hub {
             .route("/healthz", get(|| async { "ok" }))
             .with_state(ctx.clone());
         let stop = ctx.stop.clone();
+        // Acks are tiny writes; with Nagle on, a burst of them waits for the
+        // client's delayed ACK (40 ms on Linux) after the first one.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "hub: failed to set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;

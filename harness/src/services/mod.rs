@@ -73,8 +73,8 @@ pub enum ServiceError {
         service: String,
         /// `name:tag`.
         image: String,
-        /// testcontainers' error.
-        source: TestcontainersError,
+        /// testcontainers' error (boxed: it is large).
+        source: Box<TestcontainersError>,
     },
     /// The firedrill executable to mount into a container is not there.
     #[error("failed to find the firedrill executable at {}: build it with `cargo build`", path.display())]
@@ -273,7 +273,7 @@ pub async fn start(spec: &ServiceSpec, images: &Images) -> Result<RunningService
     let start_error = |source| ServiceError::Start {
         service: spec.name.clone(),
         image: image.to_string(),
-        source,
+        source: Box::new(source),
     };
     let (container, port) = match &spec.kind {
         ServiceKind::WsHub => {
@@ -329,7 +329,7 @@ pub async fn start(spec: &ServiceSpec, images: &Images) -> Result<RunningService
     };
     Ok(RunningService {
         name: spec.name.clone(),
-        kind: spec.kind.clone(),
+        kind: spec.kind,
         endpoint: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         container,
     })

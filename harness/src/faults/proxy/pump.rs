@@ -138,16 +138,17 @@ impl Pump {
 
         // `read` and `write` on a TCP half are cancel-safe: when another
         // branch wins, nothing was read or written.
+        let (reader, writer) = (&mut *src, &mut *dst);
         let event = tokio::select! {
             result = async move {
                 match read_into {
-                    Some(buf) => src.read(buf).await,
+                    Some(buf) => reader.read(buf).await,
                     None => std::future::pending().await,
                 }
             } => Event::Read(result),
             result = async move {
                 match write_from {
-                    Some(bytes) => dst.write(bytes).await,
+                    Some(bytes) => writer.write(bytes).await,
                     None => std::future::pending().await,
                 }
             } => Event::Wrote(result),
@@ -172,7 +173,17 @@ impl Pump {
             }
             Event::Read(Ok(n)) => {
                 if self.chain.is_idle() {
-                    self.direct = 0..n;
+                    // Fast path: write at once if the socket takes it,
+                    // saving a trip through the event loop.
+                    let written = match dst.try_write(&self.buf[..n]) {
+                        Ok(written) => written,
+                        Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
+                        Err(error) => {
+                            tracing::debug!(conn = self.conn, stream = %self.chain.stream(), %error, "failed to write");
+                            return Flow::Failed;
+                        }
+                    };
+                    self.direct = if written == n { 0..0 } else { written..n };
                 } else {
                     let chunk = Chunk::new(self.buf[..n].to_vec());
                     self.chain.push(Item::Data(chunk), Instant::now());
