@@ -35,7 +35,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::diagnose::Diagnostics;
-use crate::scenario::{Scenario, Variant};
+use crate::scenario::{Scenario, Variant, Workload};
 use crate::services::{self, Images, RunningService, ServiceError, ServiceSpec};
 use verdict::{CheckResult, ClockPoints, InvariantResult, Measurements, Outcome, millis};
 
@@ -278,6 +278,31 @@ impl DrillReport {
     }
 }
 
+/// What one variant run needs from the drill; every workload module gets it.
+pub(crate) struct VariantContext<'a> {
+    /// The drill.
+    pub scenario: &'a Scenario,
+    /// The variant to run.
+    pub variant: &'a Variant,
+    /// Its position in the file (ids and seeds derive from it).
+    pub index: usize,
+    /// The drill's seed (or `--seed`).
+    pub seed: u64,
+    /// The drill's running services, in `[services]` order.
+    pub services: &'a [RunningService],
+    /// Set on interruption.
+    pub cancel: &'a CancellationToken,
+}
+
+/// Mixes the drill seed with a stream number (SplitMix64), so every client,
+/// proxy and worker gets its own reproducible random stream.
+pub(crate) fn mix_seed(seed: u64, stream: u64) -> u64 {
+    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Runs drills.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -349,7 +374,7 @@ impl Engine {
                 &format!("variant {} ({})", variant.name, variant.remedy.as_str()),
             );
             let variant_started = Instant::now();
-            let ctx = ws::VariantContext {
+            let ctx = VariantContext {
                 scenario,
                 variant,
                 index,
@@ -357,7 +382,11 @@ impl Engine {
                 services: &running,
                 cancel: &cancel,
             };
-            let outcome = ws::run_variant(&ctx).await;
+            // One module per workload kind; each runs the whole variant
+            // timeline and returns its report.
+            let outcome = match &scenario.workload {
+                Workload::WsStream(_) => ws::run_variant(&ctx).await,
+            };
             report.variants.push(match outcome {
                 Ok(v) => v,
                 Err(error) => VariantReport::errored(variant, &error, variant_started.elapsed()),

@@ -12,11 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::time::{MissedTickBehavior, sleep_until};
-use tokio_util::sync::CancellationToken;
 
 use super::recorder::Recorder;
 use super::verdict::{self, ClockPoints, InvariantResult, Measurements};
-use super::{EngineError, FaultStamp, TimedEvent, VariantReport};
+use super::{EngineError, FaultStamp, TimedEvent, VariantContext, VariantReport, mix_seed};
 use crate::diagnose::{self, Diagnostics};
 use crate::faults::proxy::{Proxy, ProxyConfig};
 use crate::hub::{self, HubView};
@@ -25,20 +24,8 @@ use crate::remedies::events::EventSink;
 use crate::remedies::ws_client::{ReconnectingWs, WsClientConfig};
 use crate::remedies::ws_naive::{NaiveWs, NaiveWsConfig};
 use crate::remedies::{ClientStatus, MessageClient};
-use crate::scenario::{
-    Fault, FaultAction, Invariant, Remedy, Scenario, ServiceKind, Variant, Workload, WsStream,
-};
+use crate::scenario::{Fault, FaultAction, Invariant, Remedy, ServiceKind, Workload, WsStream};
 use crate::services::RunningService;
-
-/// What one variant run needs from the drill.
-pub(crate) struct VariantContext<'a> {
-    pub scenario: &'a Scenario,
-    pub variant: &'a Variant,
-    pub index: usize,
-    pub seed: u64,
-    pub services: &'a [RunningService],
-    pub cancel: &'a CancellationToken,
-}
 
 /// The playbook's naive client gives up after this many attempts.
 const NAIVE_MAX_ATTEMPTS: u32 = 5;
@@ -50,15 +37,6 @@ const DRAIN_SETTLED: Duration = Duration::from_millis(500);
 const DEFAULT_RECOVERY_WINDOW: Duration = Duration::from_secs(5);
 /// Extra observation past the recovery bound, so "not recovered" is certain.
 const OBSERVATION_GRACE: Duration = Duration::from_secs(1);
-
-/// Mixes the drill seed with a stream number (SplitMix64), so every client
-/// and proxy gets its own reproducible random stream.
-pub(crate) fn mix_seed(seed: u64, stream: u64) -> u64 {
-    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 pub(crate) async fn run_variant(ctx: &VariantContext<'_>) -> Result<VariantReport, EngineError> {
     let Workload::WsStream(ws) = &ctx.scenario.workload;

@@ -22,8 +22,9 @@
 //! ```no_run
 //! # async fn demo() {
 //! use std::{sync::Arc, time::Duration};
-//! use firedrill::remedies::{backoff::Backoff, events::NoEvents, ws::MessageClient,
-//!     ws_client::{ReconnectingWs, WsClientConfig}};
+//! use firedrill::remedies::backoff::Backoff;
+//! use firedrill::remedies::events::NoEvents;
+//! use firedrill::remedies::ws_client::{ReconnectingWs, WsClientConfig};
 //!
 //! let config = WsClientConfig {
 //!     url: "ws://127.0.0.1:8080/ws?client=a".into(),
@@ -36,7 +37,7 @@
 //! let client = ReconnectingWs::spawn("a", config, 7, Arc::new(NoEvents));
 //! let seq = client.send("hello".into());
 //! client.wait_acked(seq).await;
-//! let status = Box::new(client).shutdown().await;
+//! let status = client.shutdown().await;
 //! assert_eq!(status.pending, 0);
 //! # }
 //! ```
