@@ -82,6 +82,32 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
     },
+    /// The fault proxy on its own, driven by Toxiproxy's HTTP API.
+    Proxy {
+        /// What to do.
+        #[command(subcommand)]
+        command: ProxyCommand,
+    },
+}
+
+/// `firedrill proxy` commands.
+#[derive(Debug, Subcommand)]
+pub enum ProxyCommand {
+    /// Serve Toxiproxy's HTTP API (any Toxiproxy client can drive it) until
+    /// Ctrl-C or SIGTERM.
+    ///
+    /// Exit codes: 0 stopped by a signal, 2 a bad config file, 3 an address
+    /// cannot be bound.
+    Serve {
+        /// Address of the API (`host:port`); `0.0.0.0:8474` to reach it from
+        /// other hosts or containers.
+        #[arg(long, default_value = crate::faults::api::DEFAULT_API_LISTEN)]
+        listen: String,
+        /// Proxies (and their toxics) to create at start: Toxiproxy's
+        /// populate JSON, or `.toml` with `[[proxies]]` tables.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Runs a parsed command line.
@@ -117,8 +143,75 @@ pub fn run(cli: Cli) -> ExitCode {
                     ExitCode::from(EXIT_ENVIRONMENT)
                 }
             },
+            Command::Proxy {
+                command: ProxyCommand::Serve { listen, config },
+            } => proxy_serve(&listen, config.as_deref()).await,
         }
     })
+}
+
+/// `firedrill proxy serve`: loads the config, binds the API, creates the
+/// proxies, prints `firedrill proxy ready: API on http://ADDR (N proxies)`
+/// and serves until SIGINT or SIGTERM.
+async fn proxy_serve(listen: &str, config: Option<&Path>) -> ExitCode {
+    use crate::faults::api::{self, ProxyServer};
+    let specs = match config.map(api::load_config).transpose() {
+        Ok(specs) => specs.unwrap_or_default(),
+        Err(error) => {
+            eprintln!("firedrill proxy: {error}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("firedrill proxy: failed to listen on {listen}: {error}");
+            return ExitCode::from(EXIT_ENVIRONMENT);
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(addr) => addr.to_string(),
+        Err(_) => listen.to_owned(),
+    };
+    let server = ProxyServer::new(0);
+    let count = specs.len();
+    if let Err(error) = server.populate(specs).await {
+        eprintln!("firedrill proxy: failed to create the proxies of the config: {error}");
+        let code = if matches!(error, api::ApiError::Listen { .. }) {
+            EXIT_ENVIRONMENT
+        } else {
+            EXIT_BAD_INPUT
+        };
+        return ExitCode::from(code);
+    }
+    println!("firedrill proxy ready: API on http://{addr} ({count} proxies)");
+    match api::serve(listener, server, stop_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("firedrill proxy: failed to serve the API: {error}");
+            ExitCode::from(EXIT_ENVIRONMENT)
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (`docker stop`).
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => {
+            tracing::warn!("failed to install signal handlers; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 /// Loads every scenario under `paths`; prints each error (file:line:column
@@ -284,7 +377,7 @@ async fn run_drills(
             "{} {} ({})",
             if report.passed() { "ok  " } else { "FAIL" },
             report.drill,
-            crate::scenario::format_duration(report.wall)
+            crate::report::human_duration(report.wall)
         );
         bar.suspend(|| {
             println!("{line}");

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::report::human_duration;
 use crate::scenario::{Check, Expect, Invariant, Variant, format_duration};
 
 /// The clock points of one variant run, as offsets from its start.
@@ -115,7 +116,7 @@ pub fn evaluate(
                 None => "no fault was injected".to_owned(),
                 Some(inject) => format!(
                     "the workload never observed the fault in {} of observation after injection",
-                    format_duration(points.observed_until.saturating_sub(inject))
+                    human_duration(points.observed_until.saturating_sub(inject))
                 ),
             },
             "not detected",
@@ -130,7 +131,7 @@ pub fn evaluate(
                 let from = points.t_heal.or(points.t_inject).unwrap_or_default();
                 format!(
                     "no successful steady-state probe in {} of observation after the fault ended",
-                    format_duration(points.observed_until.saturating_sub(from))
+                    human_duration(points.observed_until.saturating_sub(from))
                 )
             },
             "not recovered",
@@ -171,12 +172,12 @@ fn timing_check(
             CheckResult {
                 check,
                 bound: Some(format_duration(bound)),
-                measured: format_duration(value),
+                measured: human_duration(value),
                 passed,
                 detail: if passed {
-                    format!("{} ≤ {}", format_duration(value), format_duration(bound))
+                    format!("{} ≤ {}", human_duration(value), format_duration(bound))
                 } else {
-                    format!("{} > {}", format_duration(value), format_duration(bound))
+                    format!("{} > {}", human_duration(value), format_duration(bound))
                 },
             }
         }
@@ -382,10 +383,10 @@ mod tests {
         p.t_recover = None;
         let checks = evaluate(&expect(), &p, &Measurements::from_points(&p), &held);
         assert!(!checks[0].passed);
-        assert_eq!(checks[0].measured, "1.1s");
+        assert_eq!(checks[0].measured, "1.10s");
         assert!(!checks[1].passed);
         assert_eq!(checks[1].measured, "not recovered");
-        assert!(checks[1].detail.contains("1.5s"), "{}", checks[1].detail);
+        assert!(checks[1].detail.contains("1.50s"), "{}", checks[1].detail);
     }
 
     #[test]

@@ -39,7 +39,9 @@ const DEFAULT_RECOVERY_WINDOW: Duration = Duration::from_secs(5);
 const OBSERVATION_GRACE: Duration = Duration::from_secs(1);
 
 pub(crate) async fn run_variant(ctx: &VariantContext<'_>) -> Result<VariantReport, EngineError> {
-    let Workload::WsStream(ws) = &ctx.scenario.workload;
+    let Workload::WsStream(ws) = &ctx.scenario.workload else {
+        return Err(EngineError::Hub("not a ws-stream workload".to_owned()));
+    };
     let origin = Instant::now();
 
     let mut proxies: BTreeMap<String, Proxy> = BTreeMap::new();
@@ -177,6 +179,8 @@ fn spawn_client(
             },
             sink,
         )),
+        // Validation pairs every remedy with its own workload kind.
+        other => unreachable!("{other} is not a ws-stream remedy"),
     }
 }
 
@@ -228,7 +232,7 @@ fn probe(
                 None => Some("no acknowledgement yet".to_owned()),
                 Some(at) if now.saturating_duration_since(at) > window => Some(format!(
                     "no acknowledgement for {}",
-                    crate::scenario::format_duration(now.saturating_duration_since(at))
+                    crate::report::human_duration(now.saturating_duration_since(at))
                 )),
                 Some(at) if after.is_some_and(|after| at <= after) => {
                     Some("no acknowledgement since the fault ended".to_owned())
@@ -259,6 +263,12 @@ fn describe(fault: &Fault) -> String {
             toxic.stream,
             fault.proxy
         ),
+        FaultAction::Container { service, action } => {
+            format!("container {} of service {service}", action.as_str())
+        }
+        FaultAction::IdleLeak { service, sessions } => {
+            format!("{sessions} idle sessions leaked on service {service}")
+        }
     }
 }
 
@@ -279,6 +289,11 @@ async fn apply(
         // Healing is idempotent: a toxic already gone is healed.
         (FaultAction::Toxic(toxic), false) => {
             let _ = proxy.remove_toxic(&toxic.name);
+        }
+        (FaultAction::Container { .. } | FaultAction::IdleLeak { .. }, _) => {
+            return Err(EngineError::Hub(
+                "the ws-stream workload supports only proxy faults".to_owned(),
+            ));
         }
     }
     Ok(())

@@ -10,7 +10,6 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::engine::DrillReport;
-use crate::scenario::format_duration;
 
 /// Errors of writing reports.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +124,23 @@ pub fn write(dir: &Path, reports: &[DrillReport]) -> Result<Written, ReportError
 }
 
 fn opt(d: Option<Duration>) -> String {
-    d.map(format_duration).unwrap_or_else(|| "—".to_owned())
+    d.map(human_duration).unwrap_or_else(|| "—".to_owned())
+}
+
+/// A measured duration for people: three significant digits at most
+/// (`"620µs"`, `"7.5ms"`, `"704ms"`, `"3.20s"`). Exact values stay in the
+/// journal as milliseconds.
+pub fn human_duration(d: Duration) -> String {
+    let micros = d.as_secs_f64() * 1e6;
+    if micros < 1_000.0 {
+        format!("{micros:.0}µs")
+    } else if micros < 10_000.0 {
+        format!("{:.1}ms", micros / 1e3)
+    } else if micros < 1_000_000.0 {
+        format!("{:.0}ms", micros / 1e3)
+    } else {
+        format!("{:.2}s", micros / 1e6)
+    }
 }
 
 /// Naive variants caught, and naive variants run, over all drills.
@@ -207,4 +222,22 @@ fn first_line(text: &str) -> String {
         .chars()
         .take(60)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measured_durations_read_at_three_digits() {
+        let cases = [
+            (Duration::from_micros(620), "620µs"),
+            (Duration::from_micros(7_480), "7.5ms"),
+            (Duration::from_micros(704_057), "704ms"),
+            (Duration::from_micros(3_199_072), "3.20s"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(human_duration(d), want);
+        }
+    }
 }
