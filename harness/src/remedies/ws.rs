@@ -61,6 +61,49 @@ pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_millis(250);
 /// How long `shutdown` waits for the task before aborting it.
 pub(crate) const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// A client's background task. [`ClientTask::stop`] asks it to finish (it
+/// closes its socket) and waits up to [`SHUTDOWN_TIMEOUT`]; dropping the
+/// handle cancels and aborts it, so no task outlives its client.
+#[derive(Debug)]
+pub(crate) struct ClientTask {
+    stop: tokio_util::sync::CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl ClientTask {
+    /// Spawns `run`, which must return soon after `stop` is cancelled.
+    pub(crate) fn spawn(
+        stop: tokio_util::sync::CancellationToken,
+        run: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        ClientTask {
+            stop,
+            task: Some(tokio::spawn(run)),
+        }
+    }
+
+    /// Cancels the task and waits for it, aborting it after the timeout.
+    pub(crate) async fn stop(&mut self) {
+        self.stop.cancel();
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(SHUTDOWN_TIMEOUT, &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for ClientTask {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
 /// A message as it travels from client to hub.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientFrame {

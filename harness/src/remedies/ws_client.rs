@@ -51,14 +51,13 @@ use std::time::{Duration, Instant};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::{Backoff, StdRng, rng_from_seed};
 use super::events::{DisconnectReason, Event, EventSink};
 use super::ws::{
-    self, CLOSE_TIMEOUT, ClientStatus, MessageClient, SHUTDOWN_TIMEOUT, Socket, decode_ack, lock,
+    self, CLOSE_TIMEOUT, ClientStatus, ClientTask, MessageClient, Socket, decode_ack, lock,
 };
 
 /// How many messages one loop turn writes before it reads again.
@@ -90,8 +89,7 @@ pub struct WsClientConfig {
 #[derive(Debug)]
 pub struct ReconnectingWs {
     shared: Arc<Shared>,
-    stop: CancellationToken,
-    task: Option<JoinHandle<()>>,
+    task: ClientTask,
 }
 
 /// State shared by the handle and the connection task.
@@ -159,8 +157,7 @@ impl ReconnectingWs {
         };
         Self {
             shared,
-            stop,
-            task: Some(tokio::spawn(task.run())),
+            task: ClientTask::spawn(stop, task.run()),
         }
     }
 
@@ -209,24 +206,8 @@ impl ReconnectingWs {
     /// Close the connection (close frame, bounded), stop the task and return
     /// the final status.
     pub async fn shutdown(mut self) -> ClientStatus {
-        self.stop.cancel();
-        if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(SHUTDOWN_TIMEOUT, &mut task)
-                .await
-                .is_err()
-        {
-            task.abort();
-        }
+        self.task.stop().await;
         self.shared.status()
-    }
-}
-
-impl Drop for ReconnectingWs {
-    fn drop(&mut self) {
-        self.stop.cancel();
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
     }
 }
 

@@ -27,14 +27,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
 use super::events::{DisconnectReason, Event, EventSink};
 use super::ws::{
-    self, CLOSE_TIMEOUT, ClientStatus, MessageClient, SHUTDOWN_TIMEOUT, Socket, TEXT_PING,
-    decode_ack, lock,
+    self, CLOSE_TIMEOUT, ClientStatus, ClientTask, MessageClient, Socket, TEXT_PING, decode_ack,
+    lock,
 };
 
 /// Settings of a [`NaiveWs`], named after the playbook's options.
@@ -57,8 +56,7 @@ pub struct NaiveWsConfig {
 #[derive(Debug)]
 pub struct NaiveWs {
     shared: Arc<Shared>,
-    stop: CancellationToken,
-    task: Option<JoinHandle<()>>,
+    task: ClientTask,
 }
 
 struct Shared {
@@ -114,8 +112,7 @@ impl NaiveWs {
         };
         Self {
             shared,
-            stop,
-            task: Some(tokio::spawn(task.run())),
+            task: ClientTask::spawn(stop, task.run()),
         }
     }
 
@@ -161,24 +158,8 @@ impl NaiveWs {
     /// Close the connection (close frame, bounded), stop the task and return
     /// the final status.
     pub async fn shutdown(mut self) -> ClientStatus {
-        self.stop.cancel();
-        if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(SHUTDOWN_TIMEOUT, &mut task)
-                .await
-                .is_err()
-        {
-            task.abort();
-        }
+        self.task.stop().await;
         self.status()
-    }
-}
-
-impl Drop for NaiveWs {
-    fn drop(&mut self) {
-        self.stop.cancel();
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
     }
 }
 
