@@ -8,6 +8,9 @@
 //! measurements stay in the JSON journal; this is the part a reviewer diffs.
 //! This module only reads; it must never change the system it diagnoses.
 
+pub mod pg;
+pub mod process;
+
 use std::collections::BTreeSet;
 use std::time::Instant;
 
@@ -35,6 +38,39 @@ pub enum Symptom {
     /// A client stayed connected while nothing was acknowledged, past the
     /// detection bound: the failure went unnoticed.
     UnnoticedStall,
+    /// Postgres refused connections (`53300`) or sessions reached
+    /// `max_connections`.
+    TooManyClients,
+    /// Callers queued for a pooled connection (checkout p99 of 1 s or more).
+    PoolSaturated,
+    /// Sessions sat idle past the leak threshold.
+    IdleSessionsPiledUp,
+    /// Postgres detected deadlocks (`40P01`, `pg_stat_database.deadlocks`).
+    DeadlockDetected,
+    /// Sessions waited on each other's row or transaction locks.
+    LockWaits,
+    /// Database connections were lost or stopped answering mid-transaction.
+    DatabaseConnectionLost,
+    /// A spawn failed with ENOENT.
+    CommandNotFound,
+    /// A spawn failed with EACCES.
+    NotExecutable,
+    /// A spawn failed with ENOEXEC.
+    BadExecutableFormat,
+    /// A spawn failed with EMFILE or ENFILE.
+    DescriptorLimit,
+    /// A spawn failed with E2BIG.
+    ArgumentListTooLong,
+    /// A spawn failed and the error did not say why.
+    SpawnFailed,
+    /// Processes outlived their supervisor or its stop.
+    OrphanedProcesses,
+    /// Processes were left unreaped (`<defunct>`).
+    ZombieProcesses,
+    /// Processes were still alive when the grace period after SIGTERM ended.
+    SigtermIgnored,
+    /// A leak monitor reported memory growth above its threshold.
+    LeakSuspected,
 }
 
 impl Symptom {
@@ -46,6 +82,21 @@ impl Symptom {
             | Symptom::GaveUpReconnecting
             | Symptom::MessagesLost
             | Symptom::UnnoticedStall => "WebSocket Connection Drops",
+            Symptom::TooManyClients | Symptom::PoolSaturated | Symptom::IdleSessionsPiledUp => {
+                "PostgreSQL \"Too Many Connections\""
+            }
+            Symptom::DeadlockDetected | Symptom::LockWaits => "Transaction Deadlocks",
+            Symptom::DatabaseConnectionLost => "Database and State Management",
+            Symptom::CommandNotFound => "ENOENT: Command Not Found",
+            Symptom::NotExecutable
+            | Symptom::BadExecutableFormat
+            | Symptom::DescriptorLimit
+            | Symptom::ArgumentListTooLong
+            | Symptom::SpawnFailed => "Process Spawn and System-Level Issues",
+            Symptom::OrphanedProcesses | Symptom::ZombieProcesses | Symptom::SigtermIgnored => {
+                "Zombie Process Prevention"
+            }
+            Symptom::LeakSuspected => "Memory Leak Detection",
         }
     }
 }
@@ -111,8 +162,15 @@ pub struct Diagnostics {
     pub playbook_match: Option<&'static str>,
     /// Event kinds per phase.
     pub timeline: Vec<Phase>,
-    /// The hub's view.
-    pub hub: HubSummary,
+    /// The hub's view (WebSocket drills).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hub: Option<HubSummary>,
+    /// What Postgres' views showed (Postgres drills).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<pg::PgSnapshot>,
+    /// The process trees, spawn diagnosis and leak monitors (process drills).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process: Option<process::ProcessView>,
     /// The verdict.
     pub verdict: Vec<VerdictLine>,
     /// The outcome word.
@@ -222,33 +280,39 @@ pub fn ws_diagnostics(run: WsRun<'_>) -> Diagnostics {
                 events: events.into_iter().collect(),
             })
             .collect(),
-        hub: HubSummary {
+        hub: Some(HubSummary {
             clients_seen: run.view.clients.len(),
             clients_with_loss: match with_loss {
                 0 => "none",
                 n if n == run.finals.len() => "all",
                 _ => "some",
             },
-        },
-        verdict: run
-            .checks
-            .iter()
-            .map(|c| VerdictLine {
-                check: c.check.to_string(),
-                bound: c.bound.clone(),
-                result: if c.passed {
-                    "pass".to_owned()
-                } else if c.bound.is_some() && c.measured.starts_with("not ") {
-                    format!("fail: {}", c.measured)
-                } else if c.bound.is_some() {
-                    "fail: over bound".to_owned()
-                } else {
-                    "fail: violated".to_owned()
-                },
-            })
-            .collect(),
+        }),
+        postgres: None,
+        process: None,
+        verdict: verdict_lines(run.checks),
         outcome: run.outcome.word(),
     }
+}
+
+/// The verdict without measured values.
+pub(crate) fn verdict_lines(checks: &[CheckResult]) -> Vec<VerdictLine> {
+    checks
+        .iter()
+        .map(|c| VerdictLine {
+            check: c.check.to_string(),
+            bound: c.bound.clone(),
+            result: if c.passed {
+                "pass".to_owned()
+            } else if c.bound.is_some() && c.measured.starts_with("not ") {
+                format!("fail: {}", c.measured)
+            } else if c.bound.is_some() {
+                "fail: over bound".to_owned()
+            } else {
+                "fail: violated".to_owned()
+            },
+        })
+        .collect()
 }
 
 #[cfg(test)]

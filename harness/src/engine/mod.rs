@@ -23,6 +23,8 @@
 //! # Ok(()) }
 //! ```
 
+mod pg;
+mod process;
 pub mod recorder;
 pub mod verdict;
 mod ws;
@@ -113,6 +115,10 @@ pub enum EngineError {
     /// The run was interrupted.
     #[error("interrupted")]
     Cancelled,
+    /// The scenario asks for something this workload cannot do (validation
+    /// rules it out for files; this guards scenarios built in code).
+    #[error("the scenario does not fit its workload: {0}")]
+    Unsupported(String),
 }
 
 /// A fault as it happened.
@@ -339,7 +345,10 @@ impl Engine {
         let name = &scenario.drill.name;
 
         let kinds: Vec<_> = scenario.services.values().map(|s| s.kind).collect();
-        if let Err(error) = services::preflight(&self.config.images, &kinds).await {
+        // A drill without services (the process drills) needs no Docker.
+        if !kinds.is_empty()
+            && let Err(error) = services::preflight(&self.config.images, &kinds).await
+        {
             report.error = Some(error.to_string());
             report.wall = started.elapsed();
             return report;
@@ -386,6 +395,10 @@ impl Engine {
             // timeline and returns its report.
             let outcome = match &scenario.workload {
                 Workload::WsStream(_) => ws::run_variant(&ctx).await,
+                Workload::PgTransfers(_) => pg::run_variant(&ctx).await,
+                Workload::SpawnFailure(_) | Workload::AgentTree(_) | Workload::AgentMemory(_) => {
+                    process::run_variant(&ctx, &self.config).await
+                }
             };
             report.variants.push(match outcome {
                 Ok(v) => v,

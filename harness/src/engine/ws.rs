@@ -120,7 +120,7 @@ async fn drive(
             let seed = mix_seed(ctx.seed, (ctx.index as u64) << 16 | u64::from(i));
             spawn_client(ctx.variant.remedy, id, url, ws, seed, sink)
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
 
     let observed = observe(ctx, ws, proxies, &clients, origin).await;
     let outcome = match observed {
@@ -151,8 +151,8 @@ fn spawn_client(
     ws: &WsStream,
     seed: u64,
     sink: Arc<dyn EventSink>,
-) -> Box<dyn MessageClient> {
-    match remedy {
+) -> Result<Box<dyn MessageClient>, EngineError> {
+    Ok(match remedy {
         Remedy::WsClient => Box::new(ReconnectingWs::spawn(
             id,
             WsClientConfig {
@@ -179,9 +179,12 @@ fn spawn_client(
             },
             sink,
         )),
-        // Validation pairs every remedy with its own workload kind.
-        other => unreachable!("{other} is not a ws-stream remedy"),
-    }
+        other => {
+            return Err(EngineError::Unsupported(format!(
+                "{other} is not a ws-stream remedy"
+            )));
+        }
+    })
 }
 
 /// What the observation loop saw.

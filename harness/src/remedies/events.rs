@@ -54,6 +54,63 @@ pub enum Event {
         /// Attempts made before giving up.
         attempts: u32,
     },
+    /// No pooled connection became free within the acquire timeout.
+    PoolExhausted {
+        /// How long the checkout waited.
+        waited: Duration,
+    },
+    /// A database transaction failed (and was rolled back, or its
+    /// connection discarded).
+    TransactionFailed {
+        /// SQLSTATE (`40P01`, `53300`…), or `connection` when the
+        /// connection was lost, or `timeout` when the attempt was abandoned.
+        code: String,
+        /// Whether the remedy will run the whole transaction again.
+        retrying: bool,
+    },
+    /// A connection whose state is unknown (broken mid-transaction) was
+    /// discarded instead of returned to the pool.
+    ConnectionDiscarded,
+    /// Idle sessions were terminated to free connection slots.
+    SessionsTerminated {
+        /// How many.
+        count: usize,
+    },
+    /// A supervised process was started.
+    ProcessStarted {
+        /// Its pid (the guard's, for the hardened supervisor).
+        pid: u32,
+    },
+    /// A stop signal was sent.
+    SignalSent {
+        /// `SIGTERM` or `SIGKILL`.
+        signal: &'static str,
+        /// How many processes it was addressed to.
+        processes: usize,
+    },
+    /// The grace period ran out with processes still alive: SIGKILL follows.
+    StopEscalated {
+        /// Processes alive when the grace period ended.
+        survivors: usize,
+    },
+    /// A supervised process exited and was reaped.
+    ProcessExited {
+        /// How it ended (`exit 0`, `signal 9`…).
+        status: String,
+    },
+    /// A spawn failed.
+    SpawnFailed {
+        /// The errno name (`ENOENT`…), or the raw error when the remedy
+        /// does not classify it.
+        error: String,
+    },
+    /// Memory grows faster than the threshold: a leak is suspected.
+    LeakSuspected {
+        /// The trend, in bytes per second.
+        bytes_per_sec: u64,
+        /// Resident memory at the last sample.
+        rss_bytes: u64,
+    },
 }
 
 impl Event {
@@ -66,6 +123,10 @@ impl Event {
                 | Event::ConnectFailed { .. }
                 | Event::HeartbeatMissed { .. }
                 | Event::GaveUp { .. }
+                | Event::PoolExhausted { .. }
+                | Event::TransactionFailed { .. }
+                | Event::SpawnFailed { .. }
+                | Event::LeakSuspected { .. }
         )
     }
 
@@ -80,6 +141,16 @@ impl Event {
             Event::Resent { .. } => "resent",
             Event::Dropped { .. } => "dropped",
             Event::GaveUp { .. } => "gave_up",
+            Event::ProcessStarted { .. } => "process_started",
+            Event::SignalSent { .. } => "signal_sent",
+            Event::StopEscalated { .. } => "stop_escalated",
+            Event::ProcessExited { .. } => "process_exited",
+            Event::SpawnFailed { .. } => "spawn_failed",
+            Event::LeakSuspected { .. } => "leak_suspected",
+            Event::PoolExhausted { .. } => "pool_exhausted",
+            Event::TransactionFailed { .. } => "transaction_failed",
+            Event::ConnectionDiscarded => "connection_discarded",
+            Event::SessionsTerminated { .. } => "sessions_terminated",
         }
     }
 }

@@ -9,8 +9,21 @@
 //!   deadline, jittered capped [`backoff::Backoff`], resend until acked);
 //! - [`ws_naive::NaiveWs`], the playbook's `RobustWebSocket` as written;
 //! - [`ws::MessageClient`], what both offer a workload.
+//!
+//! Process Spawn and System-Level Issues, Memory Leak Detection:
+//! - [`spawn`], the spawn wrapper with a typed diagnosis of every failure,
+//!   and the Windows `.bat`/`.cmd` planning rule;
+//! - [`supervisor::Supervisor`] (process groups, SIGTERM then SIGKILL judged
+//!   by real exits, agents die with it) and the playbook's
+//!   [`supervisor::NaiveProcessManager`];
+//! - [`leak::LeakMonitor`], a least-squares trend over a window, and its
+//!   first-vs-last naive twin.
 pub mod backoff;
 pub mod events;
+pub mod leak;
+pub mod pg;
+pub mod spawn;
+pub mod supervisor;
 pub mod ws;
 pub mod ws_client;
 pub mod ws_naive;

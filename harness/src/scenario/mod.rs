@@ -83,6 +83,8 @@
 
 mod duration;
 mod error;
+#[cfg(test)]
+mod pg_tests;
 mod raw;
 #[cfg(test)]
 mod tests;
@@ -200,6 +202,14 @@ pub struct ProxyDecl {
 pub enum Workload {
     /// `kind = "ws-stream"`.
     WsStream(WsStream),
+    /// `kind = "pg-transfers"`.
+    PgTransfers(PgTransfers),
+    /// `kind = "spawn-failure"`.
+    SpawnFailure(SpawnFailure),
+    /// `kind = "agent-tree"`.
+    AgentTree(AgentTree),
+    /// `kind = "agent-memory"`.
+    AgentMemory(AgentMemory),
 }
 
 impl Workload {
@@ -207,6 +217,10 @@ impl Workload {
     pub fn kind_name(&self) -> &'static str {
         match self {
             Workload::WsStream(_) => WsStream::KIND,
+            Workload::PgTransfers(_) => PgTransfers::KIND,
+            Workload::SpawnFailure(_) => SpawnFailure::KIND,
+            Workload::AgentTree(_) => AgentTree::KIND,
+            Workload::AgentMemory(_) => AgentMemory::KIND,
         }
     }
 }
@@ -242,6 +256,178 @@ impl WsStream {
     pub const KIND: &'static str = "ws-stream";
 }
 
+/// Bank transfers against Postgres through a proxy: workers move money
+/// between accounts, each transfer with a client-generated id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgTransfers {
+    /// The proxy the workers connect through (its upstream is a postgres service).
+    pub target: String,
+    /// Accounts, 2..=10000 (default 10); few accounts mean contention.
+    pub accounts: u32,
+    /// Concurrent workers, 1..=256 (default 8); each runs one transfer at a time.
+    pub workers: u32,
+    /// Each worker starts a transfer this often, or as soon as its last one
+    /// ends when that takes longer (default 20ms).
+    pub transfer_every: Duration,
+    /// Hardened pool: most connections (default 10).
+    pub pool_size: u32,
+    /// Hardened pool: a checkout fails fast after this (default 2s).
+    pub acquire_timeout: Duration,
+    /// Hardened: one transaction attempt is abandoned after this (default 2s).
+    pub transfer_timeout: Duration,
+    /// Hardened: first retry delay (default 20ms), full jitter.
+    pub backoff_base: Duration,
+    /// Hardened: retry delay cap (default 500ms), `>= backoff_base`.
+    pub backoff_max: Duration,
+    /// Hardened: a transfer is retried until this has passed (default 10s).
+    pub retry_budget: Duration,
+    /// TCP + start-up limit of one connection attempt (default 2s).
+    pub connect_timeout: Duration,
+    /// Idle-leak recovery: sessions idle longer than this are terminated
+    /// (default 1s).
+    pub idle_threshold: Duration,
+    /// Hardened pool: a connection is replaced after this much life
+    /// (default 30m).
+    pub max_lifetime: Duration,
+}
+
+impl PgTransfers {
+    /// The workload `kind` spelling.
+    pub const KIND: &'static str = "pg-transfers";
+}
+
+/// A process drill: a spawn that fails for one real reason. Needs no
+/// service, proxy or `[[faults]]`: the failure is the fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpawnFailure {
+    /// What makes the spawn fail.
+    pub failure: SpawnFailureKind,
+}
+
+impl SpawnFailure {
+    /// The workload `kind` spelling.
+    pub const KIND: &'static str = "spawn-failure";
+}
+
+/// The spawn failures a drill can produce for real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnFailureKind {
+    /// `"enoent"`: a misspelt program name on a PATH that has the real one.
+    Enoent,
+    /// `"eacces"`: a script without its execute bit.
+    Eacces,
+    /// `"enoexec"`: an executable file that is neither a binary for this
+    /// machine nor a `#!` script.
+    Enoexec,
+    /// `"emfile"`: the spawning process has used its descriptor limit (an
+    /// rlimit set in its set-up).
+    Emfile,
+    /// `"e2big"`: arguments beyond `ARG_MAX`.
+    E2big,
+}
+
+impl SpawnFailureKind {
+    /// Every kind, in documentation order.
+    pub const ALL: [SpawnFailureKind; 5] = [
+        SpawnFailureKind::Enoent,
+        SpawnFailureKind::Eacces,
+        SpawnFailureKind::Enoexec,
+        SpawnFailureKind::Emfile,
+        SpawnFailureKind::E2big,
+    ];
+
+    /// The spelling in scenario files.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SpawnFailureKind::Enoent => "enoent",
+            SpawnFailureKind::Eacces => "eacces",
+            SpawnFailureKind::Enoexec => "enoexec",
+            SpawnFailureKind::Emfile => "emfile",
+            SpawnFailureKind::E2big => "e2big",
+        }
+    }
+
+    /// The errno name the diagnosis must give.
+    pub fn errno(&self) -> &'static str {
+        match self {
+            SpawnFailureKind::Enoent => "ENOENT",
+            SpawnFailureKind::Eacces => "EACCES",
+            SpawnFailureKind::Enoexec => "ENOEXEC",
+            SpawnFailureKind::Emfile => "EMFILE",
+            SpawnFailureKind::E2big => "E2BIG",
+        }
+    }
+}
+
+/// A process drill: supervised fixture agents, each a process tree, ended
+/// by a stop request or by SIGKILL to their supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentTree {
+    /// Agents, 1..=8 (default 1).
+    pub agents: u32,
+    /// Every process of the tree blocks SIGTERM (default false).
+    pub ignore_sigterm: bool,
+    /// Grandchildren per agent in its process group, 0..=8 (default 0).
+    pub grandchildren: u32,
+    /// Daemonizing grandchildren (setsid) per agent, 0..=4 (default 0).
+    pub daemons: u32,
+    /// SIGTERM-to-SIGKILL grace of the supervisor (default 1s).
+    pub grace: Duration,
+    /// How the agents are ended (the fault).
+    pub end: TreeEnd,
+    /// When, after every tree is complete (default 300ms).
+    pub end_at: Duration,
+}
+
+impl AgentTree {
+    /// The workload `kind` spelling.
+    pub const KIND: &'static str = "agent-tree";
+}
+
+/// How an `agent-tree` drill ends its agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TreeEnd {
+    /// `"stop"`: the supervisor is asked to stop every agent.
+    Stop,
+    /// `"kill-supervisor"`: the supervisor's own process gets SIGKILL.
+    KillSupervisor,
+}
+
+impl TreeEnd {
+    /// The spelling in scenario files.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TreeEnd::Stop => "stop",
+            TreeEnd::KillSupervisor => "kill-supervisor",
+        }
+    }
+}
+
+/// A process drill: a leaking agent and a healthy sawtooth agent of a
+/// higher peak, each watched by a leak monitor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentMemory {
+    /// The leaking agent's rate, MiB/s, 1..=256 (default 10).
+    pub leak_mib_per_sec: u32,
+    /// The sawtooth's peak above its base, MiB, 33..=1024 (default 64).
+    pub sawtooth_peak_mib: u32,
+    /// The sawtooth's period (default 900ms).
+    pub sawtooth_period: Duration,
+    /// The monitors' sampling interval (default 100ms).
+    pub sample_every: Duration,
+    /// The monitors' trend window (default 6s).
+    pub window: Duration,
+    /// A trend above this is a leak, MiB/s, 1..=1024 (default 4).
+    pub threshold_mib_per_sec: u32,
+    /// How long both agents are watched at least (default 10s).
+    pub observe: Duration,
+}
+
+impl AgentMemory {
+    /// The workload `kind` spelling.
+    pub const KIND: &'static str = "agent-memory";
+}
+
 /// `[[variants]]`: one run of the drill with one remedy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variant {
@@ -261,25 +447,79 @@ pub enum Remedy {
     WsClient,
     /// `"ws-client-naive"`: the playbook's naive client.
     WsClientNaive,
+    /// `"pg-pool"`: bounded pool with an acquire timeout; the whole
+    /// transaction retried on deadlocks and lost connections, idempotently.
+    PgPool,
+    /// `"pg-pool-naive"`: a fresh connection per transfer, no retry.
+    PgPoolNaive,
+    /// `"pg-ordered-locks"`: `pg-pool`, locking both accounts in id order.
+    PgOrderedLocks,
+    /// `"pg-idle-reaper"`: `pg-pool` plus the idle-session recovery.
+    PgIdleReaper,
+    /// `"pg-idle-reaper-naive"`: `pg-pool` plus the playbook's recovery
+    /// query as written (idle for 10 minutes since the last query).
+    PgIdleReaperNaive,
+    /// `"spawn-diagnosed"`: the spawn wrapper with a typed diagnosis.
+    SpawnDiagnosed,
+    /// `"spawn-naive"`: a plain spawn; the error is the bare OS error.
+    SpawnNaive,
+    /// `"process-supervisor"`: process groups behind a guard, SIGTERM then
+    /// SIGKILL judged by real exits, agents die with the supervisor.
+    ProcessSupervisor,
+    /// `"process-supervisor-naive"`: the playbook's `ProcessManager`.
+    ProcessSupervisorNaive,
+    /// `"leak-monitor"`: least-squares trend over a window.
+    LeakMonitor,
+    /// `"leak-monitor-naive"`: the playbook's first-vs-last trend.
+    LeakMonitorNaive,
 }
 
 impl Remedy {
     /// Every remedy, in documentation order.
-    pub const ALL: [Remedy; 2] = [Remedy::WsClient, Remedy::WsClientNaive];
+    pub const ALL: [Remedy; 13] = [
+        Remedy::WsClient,
+        Remedy::WsClientNaive,
+        Remedy::PgPool,
+        Remedy::PgPoolNaive,
+        Remedy::PgOrderedLocks,
+        Remedy::PgIdleReaper,
+        Remedy::PgIdleReaperNaive,
+        Remedy::SpawnDiagnosed,
+        Remedy::SpawnNaive,
+        Remedy::ProcessSupervisor,
+        Remedy::ProcessSupervisorNaive,
+        Remedy::LeakMonitor,
+        Remedy::LeakMonitorNaive,
+    ];
 
     /// The spelling in scenario files.
     pub fn as_str(&self) -> &'static str {
         match self {
             Remedy::WsClient => "ws-client",
             Remedy::WsClientNaive => "ws-client-naive",
+            Remedy::PgPool => "pg-pool",
+            Remedy::PgPoolNaive => "pg-pool-naive",
+            Remedy::PgOrderedLocks => "pg-ordered-locks",
+            Remedy::PgIdleReaper => "pg-idle-reaper",
+            Remedy::PgIdleReaperNaive => "pg-idle-reaper-naive",
+            Remedy::SpawnDiagnosed => "spawn-diagnosed",
+            Remedy::SpawnNaive => "spawn-naive",
+            Remedy::ProcessSupervisor => "process-supervisor",
+            Remedy::ProcessSupervisorNaive => "process-supervisor-naive",
+            Remedy::LeakMonitor => "leak-monitor",
+            Remedy::LeakMonitorNaive => "leak-monitor-naive",
         }
     }
 
     /// Whether this is the playbook's naive variant.
     pub fn is_naive(&self) -> bool {
         match self {
-            Remedy::WsClient => false,
-            Remedy::WsClientNaive => true,
+            Remedy::WsClient | Remedy::PgPool | Remedy::PgOrderedLocks | Remedy::PgIdleReaper => {
+                false
+            }
+            Remedy::WsClientNaive | Remedy::PgPoolNaive | Remedy::PgIdleReaperNaive => true,
+            Remedy::SpawnDiagnosed | Remedy::ProcessSupervisor | Remedy::LeakMonitor => false,
+            Remedy::SpawnNaive | Remedy::ProcessSupervisorNaive | Remedy::LeakMonitorNaive => true,
         }
     }
 
@@ -287,6 +527,14 @@ impl Remedy {
     pub fn workload_kind(&self) -> &'static str {
         match self {
             Remedy::WsClient | Remedy::WsClientNaive => WsStream::KIND,
+            Remedy::PgPool
+            | Remedy::PgPoolNaive
+            | Remedy::PgOrderedLocks
+            | Remedy::PgIdleReaper
+            | Remedy::PgIdleReaperNaive => PgTransfers::KIND,
+            Remedy::SpawnDiagnosed | Remedy::SpawnNaive => SpawnFailure::KIND,
+            Remedy::ProcessSupervisor | Remedy::ProcessSupervisorNaive => AgentTree::KIND,
+            Remedy::LeakMonitor | Remedy::LeakMonitorNaive => AgentMemory::KIND,
         }
     }
 
@@ -351,17 +599,57 @@ pub enum Invariant {
     NoMessageLoss,
     /// `"all-reconnected"`: every client is connected at the end.
     AllReconnected,
+    /// `"no-failed-jobs"`: every transfer the workload started was
+    /// acknowledged (no error, `53300` or `40P01`, reached the workload).
+    NoFailedJobs,
+    /// `"exactly-once"`: every acknowledged transfer is in the database
+    /// exactly once, and no transfer is there twice.
+    ExactlyOnce,
+    /// `"sum-unchanged"`: the sum of all balances is what it was.
+    SumUnchanged,
+    /// `"no-half-applied"`: every account's balance equals its opening
+    /// balance plus the transfers recorded for it (nothing half-applied).
+    NoHalfApplied,
+    /// `"diagnosed"`: a failed spawn's error names its cause (the right
+    /// errno) and a fix.
+    Diagnosed,
+    /// `"no-orphans"`: no process of the drill's trees is left alive.
+    NoOrphans,
+    /// `"no-zombies"`: no process of the drill's trees is left unreaped.
+    NoZombies,
+    /// `"no-false-alarm"`: the leak monitor never fired on the healthy
+    /// sawtooth agent.
+    NoFalseAlarm,
 }
 
 impl Invariant {
     /// Every invariant, in documentation order.
-    pub const ALL: [Invariant; 2] = [Invariant::NoMessageLoss, Invariant::AllReconnected];
+    pub const ALL: [Invariant; 10] = [
+        Invariant::NoMessageLoss,
+        Invariant::AllReconnected,
+        Invariant::NoFailedJobs,
+        Invariant::ExactlyOnce,
+        Invariant::SumUnchanged,
+        Invariant::NoHalfApplied,
+        Invariant::Diagnosed,
+        Invariant::NoOrphans,
+        Invariant::NoZombies,
+        Invariant::NoFalseAlarm,
+    ];
 
     /// The spelling in scenario files.
     pub fn as_str(&self) -> &'static str {
         match self {
             Invariant::NoMessageLoss => "no-message-loss",
             Invariant::AllReconnected => "all-reconnected",
+            Invariant::NoFailedJobs => "no-failed-jobs",
+            Invariant::ExactlyOnce => "exactly-once",
+            Invariant::SumUnchanged => "sum-unchanged",
+            Invariant::NoHalfApplied => "no-half-applied",
+            Invariant::Diagnosed => "diagnosed",
+            Invariant::NoOrphans => "no-orphans",
+            Invariant::NoZombies => "no-zombies",
+            Invariant::NoFalseAlarm => "no-false-alarm",
         }
     }
 
@@ -404,7 +692,8 @@ pub struct Fault {
     pub at: Duration,
     /// Removed this long after `at`; `None` = stays until the run ends.
     pub heal_after: Option<Duration>,
-    /// The declared proxy it acts on.
+    /// The declared proxy it acts on (empty for container and leak faults,
+    /// which name their service in the action).
     pub proxy: String,
     /// What happens to the proxy.
     pub action: FaultAction,
@@ -418,6 +707,44 @@ pub enum FaultAction {
     /// `toxic = {...}`: a Toxiproxy toxic, named (`<type>_<stream>` unless
     /// the file names it).
     Toxic(crate::toxic::Toxic),
+    /// `service = "db", container = "pause" | "kill"`: the service's
+    /// container is paused (healed: unpaused) or killed (healed: started
+    /// again). [`Fault::proxy`] is empty.
+    Container {
+        /// The declared service whose container it acts on.
+        service: String,
+        /// What happens to the container.
+        action: ContainerFault,
+    },
+    /// `service = "db", leak_sessions = N`: a leaking client opens up to N
+    /// sessions to the service (directly, not through a proxy) and leaves
+    /// them idle (healed: it closes them). [`Fault::proxy`] is empty.
+    IdleLeak {
+        /// The declared postgres service.
+        service: String,
+        /// Sessions to open, 1..=1000.
+        sessions: u32,
+    },
+}
+
+/// What a container fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerFault {
+    /// `"pause"`: every process in the container is frozen (the cgroup
+    /// freezer): connections stay open and nothing answers.
+    Pause,
+    /// `"kill"`: the container is killed (SIGKILL); heal starts it again.
+    Kill,
+}
+
+impl ContainerFault {
+    /// The spelling in scenario files.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ContainerFault::Pause => "pause",
+            ContainerFault::Kill => "kill",
+        }
+    }
 }
 
 /// `[expect]`: what every variant is judged by.

@@ -76,6 +76,33 @@ pub(crate) struct RawWorkload {
     pub backoff_max: Option<RawValue>,
     pub connect_timeout: Option<RawValue>,
     pub max_attempts: Option<Spanned<i64>>,
+    // pg-transfers (`target`, `backoff_base`, `backoff_max` and
+    // `connect_timeout` are shared with ws-stream).
+    pub accounts: Option<Spanned<i64>>,
+    pub workers: Option<Spanned<i64>>,
+    pub transfer_every: Option<RawValue>,
+    pub pool_size: Option<Spanned<i64>>,
+    pub acquire_timeout: Option<RawValue>,
+    pub transfer_timeout: Option<RawValue>,
+    pub retry_budget: Option<RawValue>,
+    pub idle_threshold: Option<RawValue>,
+    pub max_lifetime: Option<RawValue>,
+    // Process drills (spawn-failure, agent-tree, agent-memory).
+    pub failure: Option<Spanned<String>>,
+    pub agents: Option<Spanned<i64>>,
+    pub ignore_sigterm: Option<Spanned<bool>>,
+    pub grandchildren: Option<Spanned<i64>>,
+    pub daemons: Option<Spanned<i64>>,
+    pub grace: Option<RawValue>,
+    pub end: Option<Spanned<String>>,
+    pub end_at: Option<RawValue>,
+    pub leak_mib_per_sec: Option<Spanned<i64>>,
+    pub sawtooth_peak_mib: Option<Spanned<i64>>,
+    pub sawtooth_period: Option<RawValue>,
+    pub sample_every: Option<RawValue>,
+    pub window: Option<RawValue>,
+    pub threshold_mib_per_sec: Option<Spanned<i64>>,
+    pub observe: Option<RawValue>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +129,10 @@ pub(crate) struct RawFault {
     pub toxic: Option<Spanned<RawToxic>>,
     pub down: Option<Spanned<bool>>,
     pub heal_after: Option<RawValue>,
+    /// Container and client faults name a service instead of a proxy.
+    pub service: Option<Spanned<String>>,
+    pub container: Option<Spanned<String>>,
+    pub leak_sessions: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -17,17 +17,33 @@ use super::raw::{
     RawValue, RawVariant, RawWorkload,
 };
 use super::{
-    Check, DURATION_HELP, Drill, Expect, Fault, FaultAction, Invariant, ProxyDecl, Remedy,
-    Scenario, Service, ServiceKind, Steady, Variant, Workload, WsStream, format_duration,
-    parse_duration,
+    Check, ContainerFault, DURATION_HELP, Drill, Expect, Fault, FaultAction, Invariant,
+    PgTransfers, ProxyDecl, Remedy, Scenario, Service, ServiceKind, Steady, Variant, Workload,
+    WsStream, format_duration, parse_duration,
 };
 use crate::toxic::{Stream, Toxic, ToxicKind};
+
+mod process;
 
 const DEFAULT_DRILL_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_CLIENTS: i64 = 64;
 const SERVICE_KINDS: [&str; 2] = ["ws-hub", "postgres"];
-const WORKLOAD_KINDS: [&str; 1] = [WsStream::KIND];
+const WORKLOAD_KINDS: [&str; 5] = [
+    WsStream::KIND,
+    PgTransfers::KIND,
+    process::PROCESS_KINDS[0],
+    process::PROCESS_KINDS[1],
+    process::PROCESS_KINDS[2],
+];
+const CONTAINER_FAULTS: [&str; 2] = ["pause", "kill"];
+const MAX_WORKERS: i64 = 256;
+const MAX_ACCOUNTS: i64 = 10_000;
+const MAX_POOL_SIZE: i64 = 1_000;
+const MAX_LEAK_SESSIONS: i64 = 1_000;
 const STREAMS: [&str; 2] = ["upstream", "downstream"];
+
+/// A `[workload]` key and its span when the file has it.
+type KeySpan<'a> = (&'a str, Option<Range<usize>>);
 
 /// When a fault is active: from `at` until `at + heal_after` (`None`: until
 /// the run ends).
@@ -42,7 +58,13 @@ pub(crate) fn scenario(raw: RawScenario, path: &Path, problems: &mut Problems<'_
     let expect = c.expect(raw.expect);
     let variants = c.variants(raw.variants, workload_kind.as_deref(), &expect);
     let steady = c.steady(raw.steady);
-    let faults = c.faults(raw.faults, &services, &proxies, drill.timeout);
+    let faults = match workload_kind.as_deref() {
+        Some(kind) if process::PROCESS_KINDS.contains(&kind) => {
+            c.no_faults(raw.faults, kind);
+            Vec::new()
+        }
+        _ => c.faults(raw.faults, &services, &proxies, drill.timeout),
+    };
     Scenario {
         path: path.to_owned(),
         drill,
@@ -281,8 +303,243 @@ impl Checker<'_, '_> {
             }
             None => None,
         };
+        if let Some(process_kind) = kind
+            .as_deref()
+            .filter(|k| process::PROCESS_KINDS.contains(k))
+        {
+            let workload = self.process_workload(process_kind, span, raw);
+            return (workload, kind);
+        }
+        if let Some(kind) = &kind {
+            self.process_keys_misplaced(&raw, kind);
+        }
+        if kind.as_deref() == Some(PgTransfers::KIND) {
+            self.keys_of_other_kind(&raw, PgTransfers::KIND);
+            let transfers = self.pg_transfers(span, raw, services, proxies);
+            return (Workload::PgTransfers(transfers), kind);
+        }
+        if kind.is_some() {
+            self.keys_of_other_kind(&raw, WsStream::KIND);
+        }
         let stream = self.ws_stream(Some((span, raw)), services, proxies);
         (Workload::WsStream(stream), kind)
+    }
+
+    /// Keys of `[workload]` that belong to another workload kind than `kind`
+    /// (pass 1 knows every kind's keys, so this is where they are caught).
+    fn keys_of_other_kind(&mut self, raw: &RawWorkload, kind: &str) {
+        let ws_only = [
+            ("clients", raw.clients.as_ref().map(Spanned::span)),
+            ("send_every", raw.send_every.as_ref().map(Spanned::span)),
+            ("heartbeat", raw.heartbeat.as_ref().map(Spanned::span)),
+            (
+                "pong_deadline",
+                raw.pong_deadline.as_ref().map(Spanned::span),
+            ),
+            ("max_attempts", raw.max_attempts.as_ref().map(Spanned::span)),
+        ];
+        let pg_only = [
+            ("accounts", raw.accounts.as_ref().map(Spanned::span)),
+            ("workers", raw.workers.as_ref().map(Spanned::span)),
+            (
+                "transfer_every",
+                raw.transfer_every.as_ref().map(Spanned::span),
+            ),
+            ("pool_size", raw.pool_size.as_ref().map(Spanned::span)),
+            (
+                "acquire_timeout",
+                raw.acquire_timeout.as_ref().map(Spanned::span),
+            ),
+            (
+                "transfer_timeout",
+                raw.transfer_timeout.as_ref().map(Spanned::span),
+            ),
+            ("retry_budget", raw.retry_budget.as_ref().map(Spanned::span)),
+            (
+                "idle_threshold",
+                raw.idle_threshold.as_ref().map(Spanned::span),
+            ),
+            ("max_lifetime", raw.max_lifetime.as_ref().map(Spanned::span)),
+        ];
+        let (foreign, own): (&[KeySpan<'_>], &[&str]) = if kind == PgTransfers::KIND {
+            (
+                &ws_only,
+                &[
+                    "target",
+                    "accounts",
+                    "workers",
+                    "transfer_every",
+                    "pool_size",
+                    "acquire_timeout",
+                    "transfer_timeout",
+                    "backoff_base",
+                    "backoff_max",
+                    "retry_budget",
+                    "connect_timeout",
+                    "idle_threshold",
+                    "max_lifetime",
+                ],
+            )
+        } else {
+            (
+                &pg_only,
+                &[
+                    "target",
+                    "clients",
+                    "send_every",
+                    "heartbeat",
+                    "pong_deadline",
+                    "backoff_base",
+                    "backoff_max",
+                    "connect_timeout",
+                    "max_attempts",
+                ],
+            )
+        };
+        for (key, span) in foreign {
+            if let Some(span) = span {
+                self.push(
+                    span.clone(),
+                    format!("`{key}` in [workload] does not apply to workload kind {kind:?}"),
+                    "another workload's key",
+                    format!("remove `{key}`; {kind} takes: {}", own.join(", ")),
+                );
+            }
+        }
+    }
+
+    fn pg_transfers(
+        &mut self,
+        span: Range<usize>,
+        raw: RawWorkload,
+        services: &BTreeMap<String, Service>,
+        proxies: &BTreeMap<String, ProxyDecl>,
+    ) -> PgTransfers {
+        let ctx = "[workload]";
+        let mut pg = PgTransfers {
+            target: String::new(),
+            accounts: 10,
+            workers: 8,
+            transfer_every: Duration::from_millis(20),
+            pool_size: 10,
+            acquire_timeout: Duration::from_secs(2),
+            transfer_timeout: Duration::from_secs(2),
+            backoff_base: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(500),
+            retry_budget: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(2),
+            idle_threshold: Duration::from_secs(1),
+            max_lifetime: Duration::from_secs(30 * 60),
+        };
+        let help = format!(
+            "target = \"<proxy>\" ({})",
+            declared_list("proxies", proxies)
+        );
+        if let Some(target) = self.required(raw.target, "target", ctx, &span, &help) {
+            self.proxy_reference(&target, "`target` in [workload]", services, proxies);
+            let upstream = proxies
+                .get(target.get_ref())
+                .and_then(|proxy| services.get(&proxy.upstream));
+            if let Some(service) = upstream
+                && !matches!(service.kind, ServiceKind::Postgres { .. })
+            {
+                self.push(
+                    target.span(),
+                    format!(
+                        "`target` in [workload]: proxy {:?} forwards to {} service {:?}, not Postgres",
+                        target.get_ref(),
+                        service.kind.as_str(),
+                        service.name
+                    ),
+                    "not postgres behind this proxy",
+                    "pg-transfers workers need a postgres service: target a proxy whose upstream has kind = \"postgres\"",
+                );
+            }
+            pg.target = target.into_inner();
+        }
+        for (value, key, max, slot) in [
+            (raw.accounts, "accounts", MAX_ACCOUNTS, &mut pg.accounts),
+            (raw.workers, "workers", MAX_WORKERS, &mut pg.workers),
+            (raw.pool_size, "pool_size", MAX_POOL_SIZE, &mut pg.pool_size),
+        ] {
+            let Some(value) = value else { continue };
+            let min = if key == "accounts" { 2 } else { 1 };
+            match u32::try_from(*value.get_ref()) {
+                Ok(n) if (min..=max).contains(&i64::from(n)) => *slot = n,
+                _ => self.push(
+                    value.span(),
+                    format!(
+                        "`{key}` in [workload] must be {min}..={max} (found {})",
+                        value.get_ref()
+                    ),
+                    "out of range",
+                    format!("set {key} to a number from {min} to {max}"),
+                ),
+            }
+        }
+        for (value, key, slot) in [
+            (
+                &raw.transfer_every,
+                "transfer_every",
+                &mut pg.transfer_every,
+            ),
+            (
+                &raw.acquire_timeout,
+                "acquire_timeout",
+                &mut pg.acquire_timeout,
+            ),
+            (
+                &raw.transfer_timeout,
+                "transfer_timeout",
+                &mut pg.transfer_timeout,
+            ),
+            (&raw.retry_budget, "retry_budget", &mut pg.retry_budget),
+            (
+                &raw.connect_timeout,
+                "connect_timeout",
+                &mut pg.connect_timeout,
+            ),
+            (
+                &raw.idle_threshold,
+                "idle_threshold",
+                &mut pg.idle_threshold,
+            ),
+            (&raw.max_lifetime, "max_lifetime", &mut pg.max_lifetime),
+        ] {
+            *slot = self.duration(value.as_ref(), key, ctx, *slot, true).0;
+        }
+        let (base, base_span) = self.duration(
+            raw.backoff_base.as_ref(),
+            "backoff_base",
+            ctx,
+            pg.backoff_base,
+            true,
+        );
+        let (max, max_span) = self.duration(
+            raw.backoff_max.as_ref(),
+            "backoff_max",
+            ctx,
+            pg.backoff_max,
+            false,
+        );
+        if base > max {
+            self.push(
+                max_span.or(base_span).unwrap_or(span),
+                format!(
+                    "`backoff_base` ({}) is greater than `backoff_max` ({}) in [workload]",
+                    format_duration(base),
+                    format_duration(max)
+                ),
+                "backoff_max below backoff_base",
+                format!(
+                    "raise backoff_max to at least {} or lower backoff_base (defaults: 20ms and 500ms)",
+                    format_duration(base)
+                ),
+            );
+        }
+        pg.backoff_base = base;
+        pg.backoff_max = max;
+        pg
     }
 
     fn ws_stream(
@@ -695,6 +952,7 @@ impl Checker<'_, '_> {
         // (proxy, toxic name or "down") -> active windows so far, to catch
         // two faults Toxiproxy could not hold at once.
         let mut windows: BTreeMap<(String, Option<String>), Vec<Window>> = BTreeMap::new();
+        let mut service_windows: BTreeMap<String, Vec<Window>> = BTreeMap::new();
         for table in list {
             let span = table.span();
             let table: RawFault = table.into_inner();
@@ -707,6 +965,63 @@ impl Checker<'_, '_> {
                     // A broken `at` would only cause follow-on noise below.
                     (self.problems.len() == before).then_some((at, at_span))
                 });
+            if table.service.is_some() || table.container.is_some() || table.leak_sessions.is_some()
+            {
+                let heal = self.optional_duration(table.heal_after.as_ref(), "heal_after", ctx);
+                let at_value = at.as_ref().map(|(at, _)| *at);
+                if let Some(action) =
+                    self.service_fault(RawFault { at: None, ..table }, &span, services)
+                {
+                    if let Some(at) = at_value {
+                        let until = heal.as_ref().and_then(|h| at.checked_add(*h.get_ref()));
+                        if let (Some(h), Some(end)) = (&heal, until)
+                            && end > drill_timeout
+                        {
+                            self.push(
+                                h.span(),
+                                format!(
+                                    "fault ends after the drill timeout: at + heal_after = {}, but [drill] timeout = {}",
+                                    format_duration(end),
+                                    format_duration(drill_timeout)
+                                ),
+                                "ends after the drill timeout",
+                                "raise timeout in [drill], or heal the fault sooner",
+                            );
+                        }
+                        let key = match &action {
+                            FaultAction::Container { service, .. } => {
+                                Some(format!("container {service}"))
+                            }
+                            FaultAction::IdleLeak { service, .. } => {
+                                Some(format!("leak {service}"))
+                            }
+                            _ => None,
+                        };
+                        if let Some(key) = key {
+                            let earlier = service_windows.entry(key).or_default();
+                            if earlier.iter().any(|(start, end)| {
+                                until.is_none_or(|until| *start < until)
+                                    && end.is_none_or(|end| at < end)
+                            }) {
+                                self.push(
+                                    span.clone(),
+                                    "this fault acts on a service while an earlier fault of the same kind on it is still active".to_owned(),
+                                    "overlaps an earlier fault",
+                                    "heal the earlier fault before this one starts",
+                                );
+                            }
+                            earlier.push((at, until));
+                        }
+                    }
+                    faults.push(Fault {
+                        at: at_value.unwrap_or_default(),
+                        heal_after: heal.map(Spanned::into_inner),
+                        proxy: String::new(),
+                        action,
+                    });
+                }
+                continue;
+            }
             let help = format!(
                 "proxy = \"<proxy>\" ({})",
                 declared_list("proxies", proxies)
@@ -748,6 +1063,8 @@ impl Checker<'_, '_> {
                     let key = match action {
                         FaultAction::ProxyDown => None,
                         FaultAction::Toxic(toxic) => Some(toxic.name.clone()),
+                        // `fault_action` returns only proxy actions.
+                        FaultAction::Container { .. } | FaultAction::IdleLeak { .. } => None,
                     };
                     let until = heal.as_ref().and_then(|h| at.checked_add(*h.get_ref()));
                     let earlier = windows
@@ -787,6 +1104,129 @@ impl Checker<'_, '_> {
             });
         }
         faults
+    }
+
+    /// A fault on a service (`service` with `container` or `leak_sessions`):
+    /// no proxy, toxic or `down` alongside.
+    fn service_fault(
+        &mut self,
+        table: RawFault,
+        span: &Range<usize>,
+        services: &BTreeMap<String, Service>,
+    ) -> Option<FaultAction> {
+        let ctx = "[[faults]]";
+        let mut ok = true;
+        for (key, other) in [
+            ("proxy", table.proxy.as_ref().map(Spanned::span)),
+            ("toxic", table.toxic.as_ref().map(Spanned::span)),
+            ("down", table.down.as_ref().map(Spanned::span)),
+        ] {
+            if let Some(other) = other {
+                self.push(
+                    other,
+                    format!("a fault on a service (`service` with `container` or `leak_sessions`) cannot also have `{key}`"),
+                    "one fault, one action",
+                    "split them into two [[faults]]: one on the service, one on the proxy",
+                );
+                ok = false;
+            }
+        }
+        let help = format!(
+            "service = \"<service>\" ({})",
+            declared_list("services", services)
+        );
+        let service = self.required(table.service, "service", ctx, span, &help)?;
+        let declared = services.get(service.get_ref());
+        if declared.is_none() {
+            self.push(
+                service.span(),
+                format!(
+                    "`service` in [[faults]] names no declared service: {:?}",
+                    service.get_ref()
+                ),
+                "unknown service",
+                reference_help(service.get_ref(), "service", services, None),
+            );
+            ok = false;
+        }
+        let action = match (table.container, table.leak_sessions) {
+            (Some(_), Some(leak)) => {
+                self.push(
+                    leak.span(),
+                    "a fault has both `container` and `leak_sessions`".to_owned(),
+                    "one fault, one action",
+                    "keep one: split them into two [[faults]] if you want both",
+                );
+                return None;
+            }
+            (None, None) => {
+                self.push(
+                    service.span(),
+                    "a fault on a service needs `container` or `leak_sessions`".to_owned(),
+                    "no action",
+                    "add container = \"pause\" (or \"kill\"), or leak_sessions = 20",
+                );
+                return None;
+            }
+            (Some(container), None) => {
+                let action = match container.get_ref().as_str() {
+                    "pause" => ContainerFault::Pause,
+                    "kill" => ContainerFault::Kill,
+                    other => {
+                        self.unknown_name(
+                            &container.span(),
+                            other,
+                            "container fault",
+                            ctx,
+                            &CONTAINER_FAULTS,
+                        );
+                        return None;
+                    }
+                };
+                FaultAction::Container {
+                    service: service.get_ref().clone(),
+                    action,
+                }
+            }
+            (None, Some(leak)) => {
+                if let Some(declared) = declared
+                    && !matches!(declared.kind, ServiceKind::Postgres { .. })
+                {
+                    self.push(
+                        service.span(),
+                        format!(
+                            "`leak_sessions` needs a postgres service; {:?} is a {} service",
+                            declared.name,
+                            declared.kind.as_str()
+                        ),
+                        "not a postgres service",
+                        "name a service with kind = \"postgres\"",
+                    );
+                    ok = false;
+                }
+                match u32::try_from(*leak.get_ref()) {
+                    Ok(n) if (1..=MAX_LEAK_SESSIONS).contains(&i64::from(n)) => {
+                        FaultAction::IdleLeak {
+                            service: service.get_ref().clone(),
+                            sessions: n,
+                        }
+                    }
+                    _ => {
+                        self.push(
+                            leak.span(),
+                            format!(
+                                "`leak_sessions` in [[faults]] must be 1..={MAX_LEAK_SESSIONS} (found {})",
+                                leak.get_ref()
+                            ),
+                            "out of range",
+                            "set leak_sessions to the number of idle sessions the leaking client opens",
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        ok.then_some(action)
     }
 
     fn fault_action(

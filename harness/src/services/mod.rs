@@ -23,6 +23,7 @@
 //! ```
 
 pub mod docker;
+pub mod proxy_container;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -207,7 +208,9 @@ enum Container {
 pub struct RunningService {
     name: String,
     kind: ServiceKind,
-    endpoint: SocketAddr,
+    /// Where the main port is published now: [`RunningService::start_again`]
+    /// moves it.
+    endpoint: std::sync::Mutex<SocketAddr>,
     container: Container,
 }
 
@@ -225,7 +228,10 @@ impl RunningService {
     /// Its main port, published on 127.0.0.1 (the hub serves WebSocket and
     /// its `/stats` view on the same port).
     pub fn endpoint(&self) -> SocketAddr {
-        self.endpoint
+        *self
+            .endpoint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The container id.
@@ -244,6 +250,90 @@ impl RunningService {
             addr.ip(),
             addr.port()
         )
+    }
+
+    /// Freezes every process of the container (`docker pause`): open
+    /// connections stay open and nothing answers. Idempotent.
+    pub async fn pause(&self) -> Result<(), ServiceError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = match &self.container {
+                Container::Hub(c) => c.pause().await,
+                Container::Postgres(c) => c.pause().await,
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                // Already paused: the fault is in effect.
+                Err(error) if error.to_string().contains("already paused") => return Ok(()),
+                // The cgroup freezer gives up when a process is mid-fork
+                // (Postgres forks a backend per connection); the container
+                // stays running, so trying again is safe.
+                Err(error) if error.to_string().contains("unable to freeze") && attempt < 10 => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(error) => return Err(self.control_error("pause", error)),
+            }
+        }
+    }
+
+    /// Thaws a paused container (`docker unpause`). Idempotent.
+    pub async fn unpause(&self) -> Result<(), ServiceError> {
+        let result = match &self.container {
+            Container::Hub(c) => c.unpause().await,
+            Container::Postgres(c) => c.unpause().await,
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(error) if error.to_string().contains("not paused") => Ok(()),
+            Err(error) => Err(self.control_error("unpause", error)),
+        }
+    }
+
+    /// Kills the container (no grace period: `docker stop -t 0`). The
+    /// container is kept, so [`RunningService::start_again`] brings the same
+    /// data back. Idempotent.
+    pub async fn kill(&self) -> Result<(), ServiceError> {
+        let result = match &self.container {
+            Container::Hub(c) => c.stop_with_timeout(Some(0)).await,
+            Container::Postgres(c) => c.stop_with_timeout(Some(0)).await,
+        };
+        result.map_err(|error| self.control_error("kill", error))
+    }
+
+    /// Starts a killed container again and returns where its main port is
+    /// published now: Docker publishes it on a new host port, which
+    /// [`RunningService::endpoint`] reports from then on (proxies in front
+    /// of the old one must be re-pointed). Readiness is the caller's to probe.
+    pub async fn start_again(&self) -> Result<SocketAddr, ServiceError> {
+        let port = match &self.container {
+            Container::Hub(c) => {
+                c.start()
+                    .await
+                    .map_err(|e| self.control_error("start", e))?;
+                c.get_host_port_ipv4(HUB_PORT.tcp()).await
+            }
+            Container::Postgres(c) => {
+                c.start()
+                    .await
+                    .map_err(|e| self.control_error("start", e))?;
+                c.get_host_port_ipv4(POSTGRES_PORT.tcp()).await
+            }
+        }
+        .map_err(|e| self.control_error("read the port of", e))?;
+        let endpoint = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        *self
+            .endpoint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = endpoint;
+        Ok(endpoint)
+    }
+
+    fn control_error(&self, what: &str, error: TestcontainersError) -> ServiceError {
+        ServiceError::DockerProtocol(format!(
+            "failed to {what} the container of service {}: {error}",
+            self.name
+        ))
     }
 
     /// Stops and removes the container. Errors are logged, not returned:
@@ -330,7 +420,7 @@ pub async fn start(spec: &ServiceSpec, images: &Images) -> Result<RunningService
     Ok(RunningService {
         name: spec.name.clone(),
         kind: spec.kind,
-        endpoint: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        endpoint: std::sync::Mutex::new(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
         container,
     })
 }

@@ -366,6 +366,27 @@ impl Proxy {
         })
     }
 
+    /// Replaces the whole toxic list at once (Toxiproxy has no such call; the
+    /// API uses it for toxics declared in a config file or `/populate`).
+    /// Open connections see the old list or the new one, never a mix;
+    /// toxics that keep their name, type and stream keep their state.
+    pub fn set_toxics(&self, toxics: Vec<Toxic>) -> Result<(), ProxyError> {
+        let toxics: Vec<Toxic> = toxics.into_iter().map(Toxic::with_default_name).collect();
+        for (i, toxic) in toxics.iter().enumerate() {
+            self.validate(toxic)?;
+            if toxics[..i].iter().any(|t| t.name == toxic.name) {
+                return Err(ProxyError::ToxicExists {
+                    proxy: self.name().to_owned(),
+                    toxic: toxic.name.clone(),
+                });
+            }
+        }
+        self.inner.shared.modify_toxics(|current| {
+            *current = toxics;
+            Ok(())
+        })
+    }
+
     /// The toxics, in insertion order.
     pub fn toxics(&self) -> Vec<Toxic> {
         self.inner.shared.toxics.borrow().as_ref().clone()

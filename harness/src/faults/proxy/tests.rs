@@ -12,6 +12,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, sleep, timeout};
 
@@ -932,20 +933,65 @@ async fn dropping_the_last_handle_stops_every_task() -> Result<()> {
     .await
 }
 
-/// Four connections stream 1 MiB each way while `change` alters the toxics
-/// 100 times; every byte must arrive, in order.
+/// Byte `offset` of the test stream: a fixed pseudo-random pattern, so a
+/// reader can check any amount of data without storing it.
+fn pattern(offset: u64) -> u8 {
+    let word = (offset / 8).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let word = word ^ (word >> 29);
+    word.to_le_bytes()[(offset % 8) as usize]
+}
+
+/// Streams the pattern through `addr` (an echo behind it) until `stop` and
+/// at least 256 KiB sent, checking the echo byte by byte; returns the count.
+async fn stream_until(addr: SocketAddr, seed: u64, stop: watch::Receiver<bool>) -> Result<u64> {
+    let stream = TcpStream::connect(addr).await?;
+    let (mut read, mut write) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut sent: u64 = 0;
+        let mut chunk = Vec::new();
+        while !(*stop.borrow() && sent >= 256 * 1024) {
+            let n: u64 = rng.random_range(1..=16 * 1024);
+            chunk.clear();
+            chunk.extend((sent..sent + n).map(pattern));
+            write.write_all(&chunk).await?;
+            sent += n;
+            sleep(ms(1)).await;
+        }
+        write.shutdown().await?;
+        io::Result::Ok(sent)
+    });
+    let mut received: u64 = 0;
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = read.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        for byte in &buf[..n] {
+            ensure!(
+                *byte == pattern(received),
+                "byte {received} lost or reordered"
+            );
+            received += 1;
+        }
+    }
+    let sent = writer.await??;
+    ensure!(received == sent, "sent {sent} bytes, got {received} back");
+    Ok(received)
+}
+
+/// Four connections stream both ways while the toxics change 100 times;
+/// every byte must arrive, in order.
 async fn stress(kinds: fn(&mut StdRng) -> ToxicKind) -> Result<()> {
     let server = upstream(echo).await?;
     let proxy = start_proxy(&server, 11).await?;
+    let (stop, stopped) = watch::channel(false);
     let mut clients = JoinSet::new();
     for i in 0..4u64 {
         let addr = proxy.listen_addr();
-        clients.spawn(async move {
-            let data = random_bytes(1 << 20, 100 + i);
-            let back = echo_roundtrip(addr, data.clone(), 200 + i).await?;
-            ensure!(back == data, "connection {i}: bytes lost or reordered");
-            Ok(())
-        });
+        let stopped = stopped.clone();
+        clients.spawn(async move { stream_until(addr, 100 + i, stopped).await });
     }
     let mut rng = StdRng::seed_from_u64(12);
     for round in 0..100 {
@@ -966,9 +1012,12 @@ async fn stress(kinds: fn(&mut StdRng) -> ToxicKind) -> Result<()> {
         sleep(ms(rng.random_range(1..=5))).await;
     }
     proxy.reset();
+    stop.send_replace(true);
+    let mut total = 0;
     while let Some(result) = clients.join_next().await {
-        result??;
+        total += result??;
     }
+    ensure!(total >= 4 * 256 * 1024);
     eventually(ms(3000), || proxy.open_connections() == 0).await?;
     proxy.shutdown().await;
     Ok(())
@@ -1032,42 +1081,6 @@ async fn module_example_runs() -> Result<()> {
         ensure!(proxy.enabled() && proxy.toxics().is_empty());
         proxy.shutdown().await;
         greeter.abort();
-        Ok(())
-    })
-    .await
-}
-
-/// Rough throughput with no toxic (debug builds are much slower than
-/// release): `cargo test -p firedrill --lib faults -- --ignored --nocapture throughput`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement, not a check"]
-async fn throughput_without_toxics() -> Result<()> {
-    bounded(async {
-        const TOTAL: usize = 1 << 30;
-        let server = upstream(|mut stream: TcpStream| async move {
-            let mut sink = [0; 64 * 1024];
-            while let Ok(n) = stream.read(&mut sink).await {
-                if n == 0 {
-                    break;
-                }
-            }
-        })
-        .await?;
-        let proxy = start_proxy(&server, 0).await?;
-        let mut client = TcpStream::connect(proxy.listen_addr()).await?;
-        let block = vec![0x5a; 256 * 1024];
-        let started = Instant::now();
-        let mut sent = 0;
-        while sent < TOTAL {
-            client.write_all(&block).await?;
-            sent += block.len();
-        }
-        client.shutdown().await?;
-        let mut rest = Vec::new();
-        client.read_to_end(&mut rest).await?;
-        let secs = started.elapsed().as_secs_f64();
-        println!("{:.0} MB/s", TOTAL as f64 / secs / 1e6);
-        proxy.shutdown().await;
         Ok(())
     })
     .await
