@@ -29,6 +29,8 @@ pub mod recorder;
 pub mod verdict;
 mod ws;
 
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,6 +39,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::diagnose::Diagnostics;
+use crate::faults::proxy::{Proxy, ProxyConfig};
 use crate::scenario::{Scenario, Variant, Workload};
 use crate::services::{self, Images, RunningService, ServiceError, ServiceSpec};
 use verdict::{CheckResult, ClockPoints, InvariantResult, Measurements, Outcome, millis};
@@ -115,6 +118,9 @@ pub enum EngineError {
     /// The run was interrupted.
     #[error("interrupted")]
     Cancelled,
+    /// A scenario names a service that is not running.
+    #[error("service {0} is not running")]
+    MissingService(String),
     /// The scenario asks for something this workload cannot do (validation
     /// rules it out for files; this guards scenarios built in code).
     #[error("the scenario does not fit its workload: {0}")]
@@ -307,6 +313,38 @@ pub(crate) fn mix_seed(seed: u64, stream: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// Starts one fault proxy per `[proxies]` entry, each in front of its
+/// service's published port, with its own seed.
+pub(crate) async fn wire_proxies(
+    ctx: &VariantContext<'_>,
+    proxies: &mut BTreeMap<String, Proxy>,
+) -> Result<(), EngineError> {
+    for (n, decl) in ctx.scenario.proxies.values().enumerate() {
+        let service = service_named(ctx.services, &decl.upstream)?;
+        let proxy = Proxy::start(ProxyConfig {
+            name: decl.name.clone(),
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            upstream: service.endpoint().to_string(),
+            enabled: true,
+            seed: mix_seed(ctx.seed, 1_000 + (ctx.index * 100 + n) as u64),
+        })
+        .await?;
+        proxies.insert(decl.name.clone(), proxy);
+    }
+    Ok(())
+}
+
+/// The running service a scenario names.
+pub(crate) fn service_named<'a>(
+    services: &'a [RunningService],
+    name: &str,
+) -> Result<&'a RunningService, EngineError> {
+    services
+        .iter()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| EngineError::MissingService(name.to_owned()))
 }
 
 /// Runs drills.

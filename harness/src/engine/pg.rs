@@ -11,7 +11,7 @@
 //! sessions of the previous one are terminated and the bank is re-created.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::recorder::{Recorded, Recorder};
 use super::verdict::{self, ClockPoints, InvariantResult, Measurements};
-use super::{EngineError, FaultStamp, TimedEvent, VariantContext, VariantReport, mix_seed};
+use super::{
+    EngineError, FaultStamp, TimedEvent, VariantContext, VariantReport, mix_seed, service_named,
+    wire_proxies,
+};
 use crate::diagnose::pg::{self as pg_diagnose, PgRun, Samples};
 use crate::faults::proxy::{Proxy, ProxyConfig};
 use crate::remedies::backoff::{Backoff, rng_from_seed};
@@ -204,35 +207,6 @@ pub(crate) async fn run_variant(ctx: &VariantContext<'_>) -> Result<VariantRepor
         proxy.shutdown().await;
     }
     result
-}
-
-async fn wire_proxies(
-    ctx: &VariantContext<'_>,
-    proxies: &mut BTreeMap<String, Proxy>,
-) -> Result<(), EngineError> {
-    for (n, decl) in ctx.scenario.proxies.values().enumerate() {
-        let service = service_named(ctx.services, &decl.upstream)?;
-        let proxy = Proxy::start(ProxyConfig {
-            name: decl.name.clone(),
-            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            upstream: service.endpoint().to_string(),
-            enabled: true,
-            seed: mix_seed(ctx.seed, 1_000 + (ctx.index * 100 + n) as u64),
-        })
-        .await?;
-        proxies.insert(decl.name.clone(), proxy);
-    }
-    Ok(())
-}
-
-fn service_named<'a>(
-    services: &'a [RunningService],
-    name: &str,
-) -> Result<&'a RunningService, EngineError> {
-    services
-        .iter()
-        .find(|s| s.name() == name)
-        .ok_or_else(|| EngineError::Hub(format!("service {name} is not running")))
 }
 
 /// Faults in effect, so teardown can heal them whatever happened.

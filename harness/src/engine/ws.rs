@@ -7,7 +7,6 @@
 //! end again, not just that a socket is open.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,9 +14,12 @@ use tokio::time::{MissedTickBehavior, sleep_until};
 
 use super::recorder::Recorder;
 use super::verdict::{self, ClockPoints, InvariantResult, Measurements};
-use super::{EngineError, FaultStamp, TimedEvent, VariantContext, VariantReport, mix_seed};
+use super::{
+    EngineError, FaultStamp, TimedEvent, VariantContext, VariantReport, mix_seed, service_named,
+    wire_proxies,
+};
 use crate::diagnose::{self, Diagnostics};
-use crate::faults::proxy::{Proxy, ProxyConfig};
+use crate::faults::proxy::Proxy;
 use crate::hub::{self, HubView};
 use crate::remedies::backoff::Backoff;
 use crate::remedies::events::EventSink;
@@ -56,35 +58,6 @@ pub(crate) async fn run_variant(ctx: &VariantContext<'_>) -> Result<VariantRepor
         proxy.shutdown().await;
     }
     result
-}
-
-async fn wire_proxies(
-    ctx: &VariantContext<'_>,
-    proxies: &mut BTreeMap<String, Proxy>,
-) -> Result<(), EngineError> {
-    for (n, decl) in ctx.scenario.proxies.values().enumerate() {
-        let service = service_named(ctx.services, &decl.upstream)?;
-        let proxy = Proxy::start(ProxyConfig {
-            name: decl.name.clone(),
-            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            upstream: service.endpoint().to_string(),
-            enabled: true,
-            seed: mix_seed(ctx.seed, 1_000 + (ctx.index * 100 + n) as u64),
-        })
-        .await?;
-        proxies.insert(decl.name.clone(), proxy);
-    }
-    Ok(())
-}
-
-fn service_named<'a>(
-    services: &'a [RunningService],
-    name: &str,
-) -> Result<&'a RunningService, EngineError> {
-    services
-        .iter()
-        .find(|s| s.name() == name)
-        .ok_or_else(|| EngineError::Hub(format!("service {name} is not running")))
 }
 
 async fn drive(
