@@ -393,7 +393,9 @@ impl Engine {
         }
         services::remove_containers_on_interrupt();
 
-        progress.step(name, "starting containers");
+        if !scenario.services.is_empty() {
+            progress.step(name, "starting containers");
+        }
         let specs: Vec<ServiceSpec> = scenario
             .services
             .values()
@@ -444,7 +446,9 @@ impl Engine {
             });
         }
 
-        progress.step(name, "removing containers");
+        if !running.is_empty() {
+            progress.step(name, "removing containers");
+        }
         stop_services(running).await;
         report.wall = started.elapsed();
         report
