@@ -347,6 +347,34 @@ pub(crate) fn service_named<'a>(
         .ok_or_else(|| EngineError::MissingService(name.to_owned()))
 }
 
+/// Observation after the fault ends when no `recover_within` bounds it.
+const DEFAULT_RECOVERY_WINDOW: Duration = Duration::from_secs(5);
+/// Extra observation past the recovery bound, so "not recovered" is certain.
+const OBSERVATION_GRACE: Duration = Duration::from_secs(1);
+
+/// How long to keep observing once the last fault action is done.
+pub(crate) fn observation_after_faults(expect: &crate::scenario::Expect) -> Duration {
+    expect.recover_within.unwrap_or(DEFAULT_RECOVERY_WINDOW) + OBSERVATION_GRACE
+}
+
+/// Every inject and heal of a drill as `(when, fault index, is_inject)`,
+/// from the moment steady state held; injections come before heals at the
+/// same instant, otherwise by time.
+pub(crate) fn fault_schedule(
+    faults: &[crate::scenario::Fault],
+    steady0: Instant,
+) -> Vec<(Instant, usize, bool)> {
+    let mut actions = Vec::new();
+    for (i, fault) in faults.iter().enumerate() {
+        actions.push((steady0 + fault.at, i, true));
+        if let Some(heal) = fault.heal_after {
+            actions.push((steady0 + fault.at + heal, i, false));
+        }
+    }
+    actions.sort_by_key(|(at, i, inject)| (*at, !*inject, *i));
+    actions
+}
+
 /// Runs drills.
 #[derive(Debug, Clone)]
 pub struct Engine {

@@ -23,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 use super::recorder::{Recorded, Recorder};
 use super::verdict::{self, ClockPoints, InvariantResult, Measurements};
 use super::{
-    EngineError, FaultStamp, TimedEvent, VariantContext, VariantReport, mix_seed, service_named,
-    wire_proxies,
+    EngineError, FaultStamp, TimedEvent, VariantContext, VariantReport, fault_schedule, mix_seed,
+    observation_after_faults, service_named, wire_proxies,
 };
 use crate::diagnose::pg::{self as pg_diagnose, PgRun, Samples};
 use crate::faults::proxy::{Proxy, ProxyConfig};
@@ -57,10 +57,6 @@ pub const APP_WORKERS: &str = "firedrill-workers";
 pub const APP_REAPER: &str = "firedrill-reaper";
 /// Longest wait for in-flight transfers once observation ends.
 const DRAIN_LIMIT: Duration = Duration::from_secs(5);
-/// Observation after the fault ends when no `recover_within` bounds it.
-const DEFAULT_RECOVERY_WINDOW: Duration = Duration::from_secs(5);
-/// Extra observation past the recovery bound, so "not recovered" is certain.
-const OBSERVATION_GRACE: Duration = Duration::from_secs(1);
 /// How often the diagnostics session samples Postgres' views.
 const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 /// How long the database may take to accept the harness after a restart.
@@ -723,14 +719,7 @@ async fn observe(
     };
 
     // 2. The fault schedule, from the moment steady state held.
-    let mut actions: Vec<(Instant, usize, bool)> = Vec::new();
-    for (i, fault) in ctx.scenario.faults.iter().enumerate() {
-        actions.push((steady0 + fault.at, i, true));
-        if let Some(heal) = fault.heal_after {
-            actions.push((steady0 + fault.at + heal, i, false));
-        }
-    }
-    actions.sort_by_key(|(at, i, inject)| (*at, !*inject, *i));
+    let actions = fault_schedule(&ctx.scenario.faults, steady0);
     let mut stamps: Vec<(usize, String, Instant, Option<Instant>)> = ctx
         .scenario
         .faults
@@ -738,12 +727,7 @@ async fn observe(
         .enumerate()
         .map(|(i, f)| (i, describe(f), steady0, None))
         .collect();
-    let recovery_window = ctx
-        .scenario
-        .expect
-        .recover_within
-        .unwrap_or(DEFAULT_RECOVERY_WINDOW)
-        + OBSERVATION_GRACE;
+    let recovery_window = observation_after_faults(&ctx.scenario.expect);
     let mut next = 0;
     let mut fault_end: Option<Instant> = None;
     let mut observe_deadline = hard_deadline;

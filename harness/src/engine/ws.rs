@@ -15,8 +15,8 @@ use tokio::time::{MissedTickBehavior, sleep_until};
 use super::recorder::Recorder;
 use super::verdict::{self, ClockPoints, InvariantResult, Measurements};
 use super::{
-    EngineError, FaultStamp, TimedEvent, VariantContext, VariantReport, mix_seed, service_named,
-    wire_proxies,
+    EngineError, FaultStamp, TimedEvent, VariantContext, VariantReport, fault_schedule, mix_seed,
+    observation_after_faults, service_named, wire_proxies,
 };
 use crate::diagnose::{self, Diagnostics};
 use crate::faults::proxy::Proxy;
@@ -35,10 +35,6 @@ const NAIVE_MAX_ATTEMPTS: u32 = 5;
 const DRAIN_LIMIT: Duration = Duration::from_secs(3);
 /// Acknowledgements that stop moving for this long are considered settled.
 const DRAIN_SETTLED: Duration = Duration::from_millis(500);
-/// Observation after the fault ends when no `recover_within` bounds it.
-const DEFAULT_RECOVERY_WINDOW: Duration = Duration::from_secs(5);
-/// Extra observation past the recovery bound, so "not recovered" is certain.
-const OBSERVATION_GRACE: Duration = Duration::from_secs(1);
 
 pub(crate) async fn run_variant(ctx: &VariantContext<'_>) -> Result<VariantReport, EngineError> {
     let Workload::WsStream(ws) = &ctx.scenario.workload else {
@@ -321,15 +317,7 @@ async fn observe(
     };
 
     // 2. The fault schedule, from the moment steady state held.
-    let mut actions: Vec<(Instant, usize, bool)> = Vec::new();
-    for (i, fault) in ctx.scenario.faults.iter().enumerate() {
-        actions.push((steady0 + fault.at, i, true));
-        if let Some(heal) = fault.heal_after {
-            actions.push((steady0 + fault.at + heal, i, false));
-        }
-    }
-    // Injections before heals at the same instant; otherwise by time.
-    actions.sort_by_key(|(at, i, inject)| (*at, !*inject, *i));
+    let actions = fault_schedule(&ctx.scenario.faults, steady0);
     let mut stamps: Vec<(usize, String, Instant, Option<Instant>)> = ctx
         .scenario
         .faults
@@ -337,12 +325,7 @@ async fn observe(
         .enumerate()
         .map(|(i, f)| (i, describe(f), steady0, None))
         .collect();
-    let recovery_window = ctx
-        .scenario
-        .expect
-        .recover_within
-        .unwrap_or(DEFAULT_RECOVERY_WINDOW)
-        + OBSERVATION_GRACE;
+    let recovery_window = observation_after_faults(&ctx.scenario.expect);
 
     // A client that stays "connected" with nothing acknowledged for longer
     // than the drill's detection bound has not noticed the failure.
