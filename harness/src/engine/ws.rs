@@ -170,16 +170,37 @@ struct Observation {
     at_end: Vec<(String, ClientStatus)>,
 }
 
-/// Whether some client is connected but has had no acknowledgement for
-/// longer than `threshold`.
-fn unnoticed_stall(clients: &[Box<dyn MessageClient>], now: Instant, threshold: Duration) -> bool {
-    clients.iter().any(|c| {
-        let status = c.status();
-        status.connected
-            && status
-                .last_ack
-                .is_some_and(|at| now.saturating_duration_since(at) > threshold)
-    })
+/// Watches for a client that stays on one connection with nothing
+/// acknowledged for longer than a threshold: a failure it has not noticed.
+///
+/// The age counts from the later of the last ack and the moment the current
+/// connection appeared, so a client that just reconnected after a fault and
+/// waits for its first ack is not mistaken for a stalled one.
+struct StallWatch {
+    /// Per client: the connect count last seen and when it was first seen.
+    connections: Vec<(u32, Instant)>,
+}
+
+impl StallWatch {
+    fn new(clients: &[Box<dyn MessageClient>], now: Instant) -> Self {
+        StallWatch {
+            connections: clients.iter().map(|c| (c.status().connects, now)).collect(),
+        }
+    }
+
+    /// Whether a client is stalled now, given every client's status in the
+    /// order they were watched.
+    fn stalled(&mut self, statuses: &[ClientStatus], now: Instant, threshold: Duration) -> bool {
+        let mut stalled = false;
+        for (status, seen) in statuses.iter().zip(&mut self.connections) {
+            if status.connects != seen.0 {
+                *seen = (status.connects, now);
+            }
+            let quiet_since = status.last_ack.map_or(seen.1, |ack| ack.max(seen.1));
+            stalled |= status.connected && now.saturating_duration_since(quiet_since) > threshold;
+        }
+        stalled
+    }
 }
 
 struct Probe {
@@ -335,6 +356,7 @@ async fn observe(
         .detect_within
         .unwrap_or(Duration::from_secs(2));
     let mut stalled = false;
+    let mut stall_watch = StallWatch::new(clients, Instant::now());
     let mut next = 0;
     let mut fault_end: Option<Instant> = None;
     let mut observe_deadline = hard_deadline;
@@ -363,9 +385,11 @@ async fn observe(
             }
             _ = send_tick.tick() => send_all(clients),
             _ = probe_tick.tick() => {
-                if next > 0 && !stalled {
-                    stalled = unnoticed_stall(clients, Instant::now(), stall_threshold);
-                }
+                // Tracked from the start (to know each connection's age),
+                // counted from the first injection.
+                let statuses: Vec<ClientStatus> = clients.iter().map(|c| c.status()).collect();
+                let stall = stall_watch.stalled(&statuses, Instant::now(), stall_threshold);
+                stalled |= next > 0 && stall;
                 if let Some(end) = fault_end {
                     let now = Instant::now();
                     let window_probe = probe(clients, now, window, Some(end));
@@ -598,5 +622,44 @@ mod tests {
         assert_eq!(mix_seed(7, 1), mix_seed(7, 1));
         assert_ne!(mix_seed(7, 1), mix_seed(7, 2));
         assert_ne!(mix_seed(7, 1), mix_seed(8, 1));
+    }
+
+    fn status(connected: bool, connects: u32, last_ack: Option<Instant>) -> ClientStatus {
+        ClientStatus {
+            connected,
+            accepted: 0,
+            acked: 0,
+            pending: 0,
+            last_ack,
+            connects,
+            gave_up: false,
+        }
+    }
+
+    #[test]
+    fn a_stall_is_a_quiet_connection_not_a_fresh_one() {
+        let t0 = Instant::now();
+        let s = |ms: u64| t0 + Duration::from_millis(ms);
+        let threshold = Duration::from_millis(1_500);
+        let mut watch = StallWatch {
+            connections: vec![(1, t0)],
+        };
+        // Quiet on the same connection past the threshold: stalled.
+        assert!(!watch.stalled(&[status(true, 1, Some(t0))], s(1_000), threshold));
+        assert!(watch.stalled(&[status(true, 1, Some(t0))], s(1_600), threshold));
+        // Disconnected: not a stall (the client noticed).
+        assert!(!watch.stalled(&[status(false, 1, Some(t0))], s(2_000), threshold));
+        // Reconnected long after the last ack, first ack not back yet: the
+        // age counts from the new connection, so not a stall…
+        assert!(!watch.stalled(&[status(true, 2, Some(t0))], s(3_000), threshold));
+        assert!(!watch.stalled(&[status(true, 2, Some(t0))], s(4_400), threshold));
+        // …until that connection too stays quiet past the threshold.
+        assert!(watch.stalled(&[status(true, 2, Some(t0))], s(4_600), threshold));
+        // A client connected but never acked counts from its connection.
+        let mut fresh = StallWatch {
+            connections: vec![(0, t0)],
+        };
+        assert!(!fresh.stalled(&[status(true, 1, None)], s(500), threshold));
+        assert!(fresh.stalled(&[status(true, 1, None)], s(2_100), threshold));
     }
 }
