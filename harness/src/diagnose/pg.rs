@@ -357,6 +357,7 @@ pub fn error_class(code: &str) -> &'static str {
         "53300" => "too many clients (53300)",
         "40P01" => "deadlock detected (40P01)",
         "40001" => "serialization failure (40001)",
+        "25P02" => "current transaction is aborted (25P02)",
         "pool_exhausted" => "pool exhausted",
         "timeout" => "timed out",
         _ => "connection lost",

@@ -33,7 +33,7 @@ use crate::remedies::events::EventSink;
 use crate::remedies::pg::pool::{PgPool, PoolConfig};
 use crate::remedies::pg::reaper::{IdleReaper, ReaperQuery};
 use crate::remedies::pg::transfer::{
-    HardenedTransfers, LockOrder, NaiveTransfers, Transfer, create_bank,
+    HardenedTransfers, LockOrder, NaiveRetry, NaiveTransfers, Transfer, create_bank,
 };
 use crate::scenario::{
     ContainerFault, Fault, FaultAction, Invariant, PgTransfers, Remedy, ServiceKind, Workload,
@@ -431,6 +431,12 @@ async fn drive(
     let under_test = match remedy {
         Remedy::PgPoolNaive => UnderTest::Naive(Arc::new(NaiveTransfers::new(
             naive_config,
+            NaiveRetry::None,
+            Arc::clone(&sink),
+        ))),
+        Remedy::PgStatementRetryNaive => UnderTest::Naive(Arc::new(NaiveTransfers::new(
+            naive_config,
+            NaiveRetry::Statement,
             Arc::clone(&sink),
         ))),
         _ => {

@@ -452,6 +452,10 @@ pub enum Remedy {
     PgPool,
     /// `"pg-pool-naive"`: a fresh connection per transfer, no retry.
     PgPoolNaive,
+    /// `"pg-statement-retry-naive"`: `pg-pool-naive` with the playbook's
+    /// deadlock retry wrapped around each statement instead of the
+    /// transaction.
+    PgStatementRetryNaive,
     /// `"pg-ordered-locks"`: `pg-pool`, locking both accounts in id order.
     PgOrderedLocks,
     /// `"pg-idle-reaper"`: `pg-pool` plus the idle-session recovery.
@@ -476,11 +480,12 @@ pub enum Remedy {
 
 impl Remedy {
     /// Every remedy, in documentation order.
-    pub const ALL: [Remedy; 13] = [
+    pub const ALL: [Remedy; 14] = [
         Remedy::WsClient,
         Remedy::WsClientNaive,
         Remedy::PgPool,
         Remedy::PgPoolNaive,
+        Remedy::PgStatementRetryNaive,
         Remedy::PgOrderedLocks,
         Remedy::PgIdleReaper,
         Remedy::PgIdleReaperNaive,
@@ -499,6 +504,7 @@ impl Remedy {
             Remedy::WsClientNaive => "ws-client-naive",
             Remedy::PgPool => "pg-pool",
             Remedy::PgPoolNaive => "pg-pool-naive",
+            Remedy::PgStatementRetryNaive => "pg-statement-retry-naive",
             Remedy::PgOrderedLocks => "pg-ordered-locks",
             Remedy::PgIdleReaper => "pg-idle-reaper",
             Remedy::PgIdleReaperNaive => "pg-idle-reaper-naive",
@@ -517,7 +523,10 @@ impl Remedy {
             Remedy::WsClient | Remedy::PgPool | Remedy::PgOrderedLocks | Remedy::PgIdleReaper => {
                 false
             }
-            Remedy::WsClientNaive | Remedy::PgPoolNaive | Remedy::PgIdleReaperNaive => true,
+            Remedy::WsClientNaive
+            | Remedy::PgPoolNaive
+            | Remedy::PgStatementRetryNaive
+            | Remedy::PgIdleReaperNaive => true,
             Remedy::SpawnDiagnosed | Remedy::ProcessSupervisor | Remedy::LeakMonitor => false,
             Remedy::SpawnNaive | Remedy::ProcessSupervisorNaive | Remedy::LeakMonitorNaive => true,
         }
@@ -529,6 +538,7 @@ impl Remedy {
             Remedy::WsClient | Remedy::WsClientNaive => WsStream::KIND,
             Remedy::PgPool
             | Remedy::PgPoolNaive
+            | Remedy::PgStatementRetryNaive
             | Remedy::PgOrderedLocks
             | Remedy::PgIdleReaper
             | Remedy::PgIdleReaperNaive => PgTransfers::KIND,

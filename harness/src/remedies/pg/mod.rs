@@ -12,7 +12,10 @@
 //!   retry after a lost `COMMIT` reply never applies a transfer twice;
 //!   optionally locking both rows in id order ([`transfer::LockOrder::ById`]).
 //! - [`transfer::NaiveTransfers`]: a fresh connection per transfer, no
-//!   timeout, no retry (the playbook's `transferFunds` without its pool).
+//!   timeout, no retry (the playbook's `transferFunds` without its pool), or
+//!   the playbook's deadlock retry misapplied to the failed statement
+//!   ([`transfer::NaiveRetry::Statement`]), which Postgres answers with
+//!   `25P02` because the deadlock aborted the whole transaction.
 //! - [`reaper::IdleReaper`]: the playbook's level-1 recovery as code:
 //!   terminate sessions idle longer than a threshold, never its own session
 //!   nor one that is not idle; [`reaper::ReaperQuery::Playbook`] is the

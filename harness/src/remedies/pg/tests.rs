@@ -8,8 +8,12 @@ use tokio_postgres::{Client, Config, NoTls};
 use super::TransferError;
 use super::pool::{PgPool, PoolConfig};
 use super::reaper::{IdleReaper, ReaperQuery};
-use super::transfer::{HardenedTransfers, LockOrder, Transfer, create_bank};
+use super::transfer::{
+    HardenedTransfers, LockOrder, NaiveRetry, NaiveTransfers, Transfer, create_bank,
+};
+use crate::engine::recorder::Recorder;
 use crate::remedies::backoff::{Backoff, rng_from_seed};
+use crate::remedies::events::Event;
 use crate::remedies::events::NoEvents;
 use crate::scenario::ServiceKind;
 use crate::services::{Images, RunningService, ServiceSpec, start};
@@ -221,5 +225,84 @@ async fn checks(db: &RunningService) -> TestResult {
     assert_eq!(row.get::<_, i64>(0), 2_000);
     assert_eq!(row.get::<_, i64>(1), 90);
     assert_eq!(row.get::<_, i64>(2), 90);
+
+    statement_retry_cannot_save_a_deadlock_victim(db, &admin).await
+}
+
+/// 5. The playbook's retry wrapped around the failed statement: the deadlock
+///    aborted the whole transaction, so the retried statement is refused with
+///    `25P02` and nothing of the transfer is applied.
+///
+/// The deadlock is made deterministic: a holder session locks account 1 and
+/// never looks for deadlocks itself (60 s), the naive transfer 2 → 1 locks
+/// account 2 and waits for 1, then the holder asks for 2. The naive session
+/// checks for a deadlock after 500 ms, finds the cycle and is the victim.
+async fn statement_retry_cannot_save_a_deadlock_victim(
+    db: &RunningService,
+    admin: &Client,
+) -> TestResult {
+    create_bank(admin, 2, 1_000).await?;
+    let holder = connect(&config(db, "holder")?).await?;
+    holder
+        .batch_execute(
+            "SET deadlock_timeout = '60s'; BEGIN; UPDATE accounts SET balance = balance - 1 WHERE id = 1",
+        )
+        .await?;
+    let mut naive_config = config(db, "naive")?;
+    naive_config.options("-c deadlock_timeout=500ms");
+    let recorder = Arc::new(Recorder::default());
+    let naive = NaiveTransfers::new(naive_config, NaiveRetry::Statement, recorder.clone());
+    let t = Transfer {
+        id: 7,
+        from: 2,
+        to: 1,
+        amount: 5,
+    };
+    let transfer = tokio::spawn(async move { naive.transfer(&t, "naive").await });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let waiting = admin
+            .query_opt(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'naive' AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await?;
+        if waiting.is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the naive transfer never waited for account 1"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (result, holder_update) = tokio::join!(
+        transfer,
+        holder.batch_execute("UPDATE accounts SET balance = balance + 1 WHERE id = 2")
+    );
+    holder_update?;
+    holder.batch_execute("COMMIT").await?;
+    let error = result?.expect_err("a deadlock victim cannot commit by retrying a statement");
+    assert_eq!(error.code(), "25P02", "{error}");
+    let retries = recorder
+        .snapshot()
+        .iter()
+        .filter(|e| matches!(e.event, Event::RetryScheduled { .. }))
+        .count();
+    assert_eq!(retries, 1, "one statement retry, then 25P02");
+    let rows = admin
+        .query("SELECT balance FROM accounts ORDER BY id", &[])
+        .await?;
+    let balances: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(
+        balances,
+        [999, 1_001],
+        "only the holder's transaction applied"
+    );
+    let applied: i64 = admin
+        .query_one("SELECT count(*) FROM transfers", &[])
+        .await?
+        .get(0);
+    assert_eq!(applied, 0);
     Ok(())
 }

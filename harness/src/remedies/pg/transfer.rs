@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::TransferError;
@@ -79,6 +80,11 @@ const DEBIT: &str = "UPDATE accounts SET balance = balance - $1 WHERE id = $2";
 const CREDIT: &str = "UPDATE accounts SET balance = balance + $1 WHERE id = $2";
 const RECORD: &str =
     "INSERT INTO transfers (transfer_id, from_id, to_id, amount) VALUES ($1, $2, $3, $4)";
+/// SQLSTATE of a deadlock victim.
+const DEADLOCK: &str = "40P01";
+/// Tries per statement in [`NaiveRetry::Statement`] (the playbook's
+/// `maxRetries = 3`).
+const STATEMENT_TRIES: u32 = 3;
 const LOCK_BOTH: &str = "SELECT id FROM accounts WHERE id IN ($1, $2) ORDER BY id FOR UPDATE";
 
 /// Runs one transfer in one transaction on `client`. With `idempotent`, the
@@ -254,10 +260,25 @@ impl HardenedTransfers {
     }
 }
 
+/// How the naive transfer meets a deadlock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NaiveRetry {
+    /// Not at all: the error is the caller's.
+    None,
+    /// The playbook's `executeWithDeadlockRetry` wrapped around each
+    /// statement instead of the transaction: a statement that failed with
+    /// `40P01` is run again after 1 s, 2 s… (three tries in all). It cannot
+    /// work: the deadlock aborted the whole transaction, so Postgres refuses
+    /// the retried statement with `25P02` and the transfer fails anyway,
+    /// after holding its connection for the backoff.
+    Statement,
+}
+
 /// The naive transfer: a fresh connection for every transfer, no timeout,
-/// no retry, locks taken in the order given.
+/// locks taken in the order given, and at most the statement-level retry.
 pub struct NaiveTransfers {
     config: Config,
+    retry: NaiveRetry,
     sink: Arc<dyn EventSink>,
 }
 
@@ -269,8 +290,12 @@ impl std::fmt::Debug for NaiveTransfers {
 
 impl NaiveTransfers {
     /// Transfers with connections made from `config`.
-    pub fn new(config: Config, sink: Arc<dyn EventSink>) -> Self {
-        NaiveTransfers { config, sink }
+    pub fn new(config: Config, retry: NaiveRetry, sink: Arc<dyn EventSink>) -> Self {
+        NaiveTransfers {
+            config,
+            retry,
+            sink,
+        }
     }
 
     /// Connects, transfers, disconnects; any error is the caller's.
@@ -292,7 +317,12 @@ impl NaiveTransfers {
         let task = tokio::spawn(async move {
             let _ = connection.await;
         });
-        let result = apply_once(&mut client, t, LockOrder::AsGiven, false).await;
+        let result = match self.retry {
+            NaiveRetry::None => apply_once(&mut client, t, LockOrder::AsGiven, false)
+                .await
+                .map(drop),
+            NaiveRetry::Statement => self.apply_retrying_statements(&mut client, t, source).await,
+        };
         drop(client);
         let _ = task.await;
         match result {
@@ -312,5 +342,48 @@ impl NaiveTransfers {
                 Err(error)
             }
         }
+    }
+}
+
+impl NaiveTransfers {
+    /// One transaction whose statements are each retried on `40P01` with the
+    /// playbook's backoff (`2^attempt` seconds, no jitter).
+    async fn apply_retrying_statements(
+        &self,
+        client: &mut Client,
+        t: &Transfer,
+        source: &str,
+    ) -> Result<(), tokio_postgres::Error> {
+        let tx = client.transaction().await?;
+        let statements: [(&str, &[&(dyn ToSql + Sync)]); 3] = [
+            (DEBIT, &[&t.amount, &t.from]),
+            (CREDIT, &[&t.amount, &t.to]),
+            (RECORD, &[&t.id, &t.from, &t.to, &t.amount]),
+        ];
+        for (sql, params) in statements {
+            let mut attempt = 0;
+            loop {
+                match tx.execute(sql, params).await {
+                    Ok(_) => break,
+                    Err(error)
+                        if attempt + 1 < STATEMENT_TRIES
+                            && error.code().is_some_and(|c| c.code() == DEADLOCK) =>
+                    {
+                        let delay = Duration::from_secs(1 << attempt);
+                        attempt += 1;
+                        self.sink.record(
+                            source,
+                            Event::RetryScheduled {
+                                attempt: attempt + 1,
+                                delay,
+                            },
+                        );
+                        tokio::time::sleep(delay).await;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        tx.commit().await
     }
 }
