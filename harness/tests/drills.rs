@@ -5,6 +5,10 @@
 //! variants fail for their documented reason; then each variant's
 //! diagnostics are compared with the insta snapshot in `tests/snapshots/`.
 //!
+//! Each drill's journal entry (every measured figure and event) is written to
+//! `target/tmp/drills/<drill>.json`: when a drill or a snapshot fails, it
+//! says what the run saw.
+//!
 //! libtest-mimic (what datatest-stable builds on) is used directly so this
 //! binary owns `main`: it installs the SIGINT/SIGTERM handler that removes
 //! this process's containers before anything starts.
@@ -50,6 +54,10 @@ fn run_drill(file: &Path) -> Result<(), Failed> {
         "CARGO_BIN_EXE_firedrill"
     ))));
     let report = runtime.block_on(engine.run_drill(&scenario, Default::default()));
+    let journals = Path::new(env!("CARGO_TARGET_TMPDIR")).join("drills");
+    let journal = journals.join(format!("{}.json", scenario.drill.name));
+    std::fs::create_dir_all(&journals)?;
+    std::fs::write(&journal, serde_json::to_vec_pretty(&report)?)?;
     if !report.passed() {
         return Err(report.failure_summary().into());
     }
@@ -60,7 +68,16 @@ fn run_drill(file: &Path) -> Result<(), Failed> {
         settings.set_omit_expression(true);
         for variant in &report.variants {
             let name = format!("{}__{}", scenario.drill.name, variant.name);
-            settings.bind(|| insta::assert_json_snapshot!(name, variant.diagnostics));
+            let compared = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                settings.bind(|| insta::assert_json_snapshot!(name.as_str(), variant.diagnostics));
+            }));
+            if compared.is_err() {
+                return Err(format!(
+                    "the diagnostics of {name} differ from tests/snapshots/{name}.snap (diff above); what the run measured: {}",
+                    journal.display()
+                )
+                .into());
+            }
         }
     }
     Ok(())

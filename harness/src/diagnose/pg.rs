@@ -55,8 +55,14 @@ pub struct Samples {
     pub peak_by_state: BTreeMap<String, usize>,
     /// Samples in which a lasting lock wait was live.
     pub with_lasting_waits: usize,
-    /// Samples Postgres did not answer in time (a paused server).
+    /// Samples Postgres did not answer in time.
     pub unanswered: usize,
+    /// Most samples in a row Postgres did not answer in time: two or more
+    /// is a server silent for over a second (paused, or gone), one alone
+    /// may be a starved collector on a busy machine.
+    pub longest_silence: usize,
+    /// Unanswered samples in a row so far.
+    silence: usize,
     /// The first few pairs as Postgres gave them (for the journal).
     pub lock_pairs_raw: Vec<String>,
 }
@@ -162,6 +168,7 @@ async fn sample_once(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     s.taken += 1;
+    s.silence = 0;
     let mut total = 0;
     let mut idle_now: BTreeMap<String, (usize, Duration)> = BTreeMap::new();
     let mut states_now: BTreeMap<String, usize> = BTreeMap::new();
@@ -246,10 +253,12 @@ pub async fn sample(
             Ok(Ok(())) => {}
             // A paused database: keep the session, try again next tick.
             Err(_) => {
-                samples
+                let mut s = samples
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .unanswered += 1;
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                s.unanswered += 1;
+                s.silence += 1;
+                s.longest_silence = s.longest_silence.max(s.silence);
             }
             Ok(Err(_)) => session = None,
         }
@@ -288,7 +297,8 @@ pub struct PgSnapshot {
     /// Most client sessions at once, against `max_connections`:
     /// `at or near the limit` (80% or more), `half or more`, `under half`.
     pub peak_sessions: &'static str,
-    /// Sessions idle longer than the threshold, by application.
+    /// Applications with several sessions idle longer than the threshold
+    /// at once.
     pub idle_sessions: Vec<IdleGroup>,
     /// Blocked/blocking pairs seen while the wait was live, reduced, when
     /// waits were live in at least a quarter of the samples.
@@ -314,8 +324,8 @@ pub struct PgRun<'a> {
     pub max_connections: u32,
     /// Deadlocks counted by Postgres during the run.
     pub deadlocks_seen: i64,
-    /// Transfer errors that reached the workload, by code.
-    pub failed_codes: &'a BTreeSet<String>,
+    /// Transfer errors that reached the workload: how many of each code.
+    pub failed_codes: &'a BTreeMap<String, usize>,
     /// The slowest 1% of pooled transfers waited a second or more for a
     /// connection.
     pub pool_saturated: bool,
@@ -378,6 +388,48 @@ fn age_bucket(age: Duration) -> &'static str {
     }
 }
 
+/// Applications with several sessions idle past the threshold at once. One
+/// such session is a straggler (a client slow to close on a busy machine);
+/// several of one application pile up.
+fn piled_up(s: &Samples) -> Vec<IdleGroup> {
+    s.idle_over_threshold
+        .iter()
+        .filter(|(_, (count, _))| *count > 1)
+        .map(|(app, (count, age))| IdleGroup {
+            application: app.clone(),
+            pids: "redacted",
+            count: count_bucket(*count),
+            age: age_bucket(*age),
+        })
+        .collect()
+}
+
+/// Whether lock waits were a symptom: two transfers now and then touching
+/// the same row is not; waits lasting in a quarter of the samples, and in
+/// more than one, are.
+fn lasting_lock_waits(s: &Samples) -> bool {
+    s.with_lasting_waits >= 2 && s.with_lasting_waits * 4 >= s.taken && !s.lock_pairs.is_empty()
+}
+
+/// Whether Postgres went silent: two samples in a row unanswered (over a
+/// second); one alone may be the collector starved on a busy machine.
+fn went_silent(s: &Samples) -> bool {
+    s.longest_silence >= 2
+}
+
+/// The error codes that tell what happened: those seen more than once and
+/// making up at least a tenth of all. A code seen once, or a few among
+/// hundreds of another, is a side effect that comes and goes with the load
+/// of the machine (the journal counts every code).
+fn significant(counts: &BTreeMap<String, usize>) -> BTreeSet<String> {
+    let total: usize = counts.values().sum();
+    counts
+        .iter()
+        .filter(|(_, n)| **n >= 2 && **n * 10 >= total)
+        .map(|(code, _)| code.clone())
+        .collect()
+}
+
 /// Builds the stable diagnostics of a `pg-transfers` variant run.
 pub fn pg_diagnostics(run: PgRun<'_>) -> Diagnostics {
     let s = run.samples;
@@ -389,32 +441,36 @@ pub fn pg_diagnostics(run: PgRun<'_>) -> Diagnostics {
     } else {
         "under half"
     };
-    let workload_errors: BTreeSet<&'static str> =
-        run.failed_codes.iter().map(|c| error_class(c)).collect();
+    let failed = significant(run.failed_codes);
+    let workload_errors: BTreeSet<&'static str> = failed.iter().map(|c| error_class(c)).collect();
     let mut symptoms = BTreeSet::new();
-    if run.failed_codes.contains("53300") || peak_sessions == "at or near the limit" {
+    if failed.contains("53300") || peak_sessions == "at or near the limit" {
         symptoms.insert(Symptom::TooManyClients);
     }
-    if !s.idle_over_threshold.is_empty() {
+    let piled_up = piled_up(s);
+    if !piled_up.is_empty() {
         symptoms.insert(Symptom::IdleSessionsPiledUp);
     }
-    if run.deadlocks_seen > 0 || run.failed_codes.contains("40P01") {
+    if run.deadlocks_seen > 0 || failed.contains("40P01") {
         symptoms.insert(Symptom::DeadlockDetected);
     }
-    // Two transfers now and then touching the same row is not a symptom;
-    // waits live in a quarter of the samples are.
-    let lock_waits = s.with_lasting_waits * 4 >= s.taken.max(1) && !s.lock_pairs.is_empty();
+    let lock_waits = lasting_lock_waits(s);
     if lock_waits {
         symptoms.insert(Symptom::LockWaits);
     }
-    let lost_class = |code: &str| matches!(error_class(code), "connection lost" | "timed out");
-    let lost = run.failed_codes.iter().any(|c| lost_class(c))
-        || run.events.iter().any(|e| match &e.event {
-            Event::TransactionFailed { code, .. } => lost_class(code),
-            Event::ConnectFailed { error, .. } => lost_class(error),
-            _ => false,
-        });
-    if lost || s.unanswered > 0 {
+    let mut reported: BTreeMap<String, usize> = BTreeMap::new();
+    for e in run.events {
+        match &e.event {
+            Event::TransactionFailed { code, .. } => {
+                *reported.entry(code.clone()).or_default() += 1
+            }
+            Event::ConnectFailed { error, .. } => *reported.entry(error.clone()).or_default() += 1,
+            _ => {}
+        }
+    }
+    let lost_class = |code: &String| matches!(error_class(code), "connection lost" | "timed out");
+    let lost = failed.iter().any(lost_class) || significant(&reported).iter().any(lost_class);
+    if lost || went_silent(s) {
         symptoms.insert(Symptom::DatabaseConnectionLost);
     }
     // Long checkouts while connections were being lost are reconnects, not
@@ -425,16 +481,7 @@ pub fn pg_diagnostics(run: PgRun<'_>) -> Diagnostics {
     let postgres = PgSnapshot {
         max_connections: run.max_connections,
         peak_sessions,
-        idle_sessions: s
-            .idle_over_threshold
-            .iter()
-            .map(|(app, (count, age))| IdleGroup {
-                application: app.clone(),
-                pids: "redacted",
-                count: count_bucket(*count),
-                age: age_bucket(*age),
-            })
-            .collect(),
+        idle_sessions: piled_up,
         lock_waits: s
             .lock_pairs
             .iter()
@@ -516,6 +563,59 @@ mod tests {
             Some("Database and State Management")
         );
         assert_eq!(match_weighted(&BTreeSet::new()), None);
+    }
+
+    #[test]
+    fn one_slow_moment_is_not_a_symptom() {
+        let mut s = Samples {
+            taken: 20,
+            ..Samples::default()
+        };
+        s.idle_over_threshold.insert(
+            "firedrill-workers".into(),
+            (1, Duration::from_millis(1_200)),
+        );
+        s.unanswered = 1;
+        s.longest_silence = 1;
+        s.with_lasting_waits = 1;
+        s.lock_pairs.insert((
+            "UPDATE accounts".into(),
+            "an open transfer transaction".into(),
+        ));
+        assert!(piled_up(&s).is_empty());
+        assert!(!went_silent(&s));
+        assert!(!lasting_lock_waits(&s));
+
+        s.idle_over_threshold
+            .insert("leaky-client".into(), (14, Duration::from_secs(3)));
+        s.longest_silence = 3;
+        s.with_lasting_waits = 12;
+        let piled = piled_up(&s);
+        assert_eq!(piled.len(), 1);
+        assert_eq!(
+            (piled[0].application.as_str(), piled[0].count),
+            ("leaky-client", "several")
+        );
+        assert!(went_silent(&s));
+        assert!(lasting_lock_waits(&s));
+    }
+
+    #[test]
+    fn rare_error_codes_are_side_effects() {
+        let counts: BTreeMap<String, usize> = [("connection", 420), ("53300", 3), ("timeout", 60)]
+            .into_iter()
+            .map(|(c, n)| (c.to_owned(), n))
+            .collect();
+        let codes = significant(&counts);
+        assert!(codes.contains("connection") && codes.contains("timeout"));
+        assert!(!codes.contains("53300"), "3 of 483 is noise");
+        let once: BTreeMap<String, usize> = [("timeout".to_owned(), 1)].into_iter().collect();
+        assert!(
+            significant(&once).is_empty(),
+            "a single timeout is not a symptom"
+        );
+        let few: BTreeMap<String, usize> = [("40P01".to_owned(), 2)].into_iter().collect();
+        assert!(significant(&few).contains("40P01"));
     }
 
     #[test]

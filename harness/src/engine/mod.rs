@@ -39,6 +39,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::diagnose::Diagnostics;
+use crate::engine::recorder::Recorded;
 use crate::faults::proxy::{Proxy, ProxyConfig};
 use crate::scenario::{Scenario, Variant, Workload};
 use crate::services::{self, Images, RunningService, ServiceError, ServiceSpec};
@@ -187,7 +188,151 @@ pub struct VariantReport {
     pub wall: Duration,
 }
 
+/// A fault as the engine stamped it: position, description, when its
+/// injection started, when its heal completed.
+pub(crate) type RawStamp = (usize, String, Instant, Option<Instant>);
+
+/// When a variant with `[[faults]]` reached each point of its timeline, as
+/// instants (the ws and pg engines).
+#[derive(Debug)]
+pub(crate) struct FaultClock<'a> {
+    /// Start of the variant: every offset is measured from here.
+    pub origin: Instant,
+    /// Steady state first held.
+    pub steady0: Instant,
+    /// The faults.
+    pub stamps: &'a [RawStamp],
+    /// First probe that saw the workload recovered after the heal.
+    pub recover: Option<Instant>,
+    /// Steady state held again.
+    pub steady: Option<Instant>,
+    /// Observation ended.
+    pub observed_until: Instant,
+}
+
+impl FaultClock<'_> {
+    /// The first injection started.
+    pub(crate) fn t_inject(&self) -> Option<Instant> {
+        self.stamps.iter().map(|s| s.2).min()
+    }
+
+    /// The last heal completed.
+    pub(crate) fn t_heal(&self) -> Option<Instant> {
+        self.stamps.iter().filter_map(|s| s.3).max()
+    }
+
+    fn offset(&self, at: Instant) -> Duration {
+        at.saturating_duration_since(self.origin)
+    }
+
+    /// The clock points; detection is the first failure signal the remedy
+    /// reported at or after the first injection.
+    pub(crate) fn points(&self, events: &[Recorded]) -> ClockPoints {
+        let t_inject = self.t_inject();
+        let t_detect = t_inject.and_then(|inject| {
+            events
+                .iter()
+                .filter(|e| e.at >= inject && e.event.is_failure_signal())
+                .map(|e| e.at)
+                .min()
+        });
+        ClockPoints {
+            t_steady0: Some(self.offset(self.steady0)),
+            t_inject: t_inject.map(|t| self.offset(t)),
+            t_detect: t_detect.map(|t| self.offset(t)),
+            t_heal: self.t_heal().map(|t| self.offset(t)),
+            t_recover: self.recover.map(|t| self.offset(t)),
+            t_steady: self.steady.map(|t| self.offset(t)),
+            observed_until: self.offset(self.observed_until),
+        }
+    }
+
+    /// The faults, as offsets for the journal.
+    pub(crate) fn fault_stamps(&self) -> Vec<FaultStamp> {
+        self.stamps
+            .iter()
+            .map(|(index, description, injected, healed)| FaultStamp {
+                index: *index,
+                description: description.clone(),
+                injected: self.offset(*injected),
+                healed: healed.map(|t| self.offset(t)),
+            })
+            .collect()
+    }
+}
+
+/// Every remedy event as an offset from `origin`, for the journal.
+pub(crate) fn timed_events<'a>(
+    events: impl IntoIterator<Item = &'a Recorded>,
+    origin: Instant,
+) -> Vec<TimedEvent> {
+    events
+        .into_iter()
+        .map(|e| TimedEvent {
+            at: e.at.saturating_duration_since(origin),
+            source: e.source.clone(),
+            kind: e.event.kind().to_owned(),
+            detail: format!("{:?}", e.event),
+        })
+        .collect()
+}
+
+/// A variant's verdict: its clock points and invariants judged against the
+/// scenario's `[expect]` and the variant's `caught_by`.
+#[derive(Debug)]
+pub(crate) struct Judged {
+    pub points: ClockPoints,
+    pub measurements: Measurements,
+    pub checks: Vec<CheckResult>,
+    pub invariants: Vec<InvariantResult>,
+    pub outcome: Outcome,
+}
+
+impl Judged {
+    pub(crate) fn new(
+        ctx: &VariantContext<'_>,
+        points: ClockPoints,
+        invariants: Vec<InvariantResult>,
+    ) -> Self {
+        let measurements = Measurements::from_points(&points);
+        let checks = verdict::evaluate(&ctx.scenario.expect, &points, &measurements, &invariants);
+        let outcome = verdict::judge(ctx.variant, &checks);
+        Judged {
+            points,
+            measurements,
+            checks,
+            invariants,
+            outcome,
+        }
+    }
+}
+
 impl VariantReport {
+    /// The report of a variant that ran to its verdict.
+    pub(crate) fn judged(
+        variant: &Variant,
+        judged: Judged,
+        faults: Vec<FaultStamp>,
+        events: Vec<TimedEvent>,
+        diagnostics: Diagnostics,
+        wall: Duration,
+    ) -> Self {
+        VariantReport {
+            name: variant.name.clone(),
+            remedy: variant.remedy.as_str().to_owned(),
+            caught_by: variant.caught_by.iter().map(|c| c.to_string()).collect(),
+            outcome: judged.outcome,
+            points: judged.points,
+            measurements: judged.measurements,
+            checks: judged.checks,
+            invariants: judged.invariants,
+            faults,
+            events,
+            diagnostics: Some(diagnostics),
+            wall,
+        }
+    }
+
     fn errored(variant: &Variant, error: &EngineError, wall: Duration) -> Self {
         VariantReport {
             name: variant.name.clone(),

@@ -21,15 +21,15 @@ use tokio_postgres::{Client, Config, NoTls};
 use tokio_util::sync::CancellationToken;
 
 use super::recorder::{Recorded, Recorder};
-use super::verdict::{self, ClockPoints, InvariantResult, Measurements};
+use super::verdict::InvariantResult;
 use super::{
-    EngineError, FaultStamp, TimedEvent, VariantContext, VariantReport, fault_schedule, mix_seed,
-    observation_after_faults, service_named, wire_proxies,
+    EngineError, FaultClock, Judged, RawStamp, TimedEvent, VariantContext, VariantReport,
+    fault_schedule, mix_seed, observation_after_faults, service_named, timed_events, wire_proxies,
 };
 use crate::diagnose::pg::{self as pg_diagnose, PgRun, Samples};
 use crate::faults::proxy::{Proxy, ProxyConfig};
 use crate::remedies::backoff::{Backoff, rng_from_seed};
-use crate::remedies::events::EventSink;
+use crate::remedies::events::{Event, EventSink};
 use crate::remedies::pg::pool::{PgPool, PoolConfig};
 use crate::remedies::pg::reaper::{IdleReaper, ReaperQuery};
 use crate::remedies::pg::transfer::{
@@ -577,7 +577,6 @@ async fn drive(
     let events = recorder.snapshot();
     finish(FinishInput {
         ctx,
-        pg,
         ledger,
         unfinished,
         bank,
@@ -661,7 +660,7 @@ async fn worker(
 /// What the observation loop saw.
 struct Observation {
     steady0: Instant,
-    stamps: Vec<(usize, String, Instant, Option<Instant>)>,
+    stamps: Vec<RawStamp>,
     recover: Option<Instant>,
     steady: Option<Instant>,
     observed_until: Instant,
@@ -726,7 +725,7 @@ async fn observe(
 
     // 2. The fault schedule, from the moment steady state held.
     let actions = fault_schedule(&ctx.scenario.faults, steady0);
-    let mut stamps: Vec<(usize, String, Instant, Option<Instant>)> = ctx
+    let mut stamps: Vec<RawStamp> = ctx
         .scenario
         .faults
         .iter()
@@ -970,6 +969,24 @@ fn no_failed_jobs(ledger: &Ledger, unfinished: usize) -> InvariantResult {
 }
 
 /// `p` in 0..=100 of sorted `values`.
+/// Per error code: transfers that failed with it, and failures the remedy
+/// reported with it (retried or not, connects included), for the journal.
+fn error_codes(ledger: &Ledger, events: &[Recorded]) -> BTreeMap<String, (usize, usize)> {
+    let mut codes: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (_, code) in &ledger.failed {
+        codes.entry(code.clone()).or_default().0 += 1;
+    }
+    for e in events {
+        let code = match &e.event {
+            Event::TransactionFailed { code, .. } => code,
+            Event::ConnectFailed { error, .. } => error,
+            _ => continue,
+        };
+        codes.entry(code.clone()).or_default().1 += 1;
+    }
+    codes
+}
+
 fn percentile(values: &[Duration], p: usize) -> Option<Duration> {
     if values.is_empty() {
         return None;
@@ -982,7 +999,6 @@ fn percentile(values: &[Duration], p: usize) -> Option<Duration> {
 
 struct FinishInput<'a> {
     ctx: &'a VariantContext<'a>,
-    pg: &'a PgTransfers,
     ledger: Ledger,
     unfinished: usize,
     bank: Bank,
@@ -997,7 +1013,6 @@ struct FinishInput<'a> {
 fn finish(input: FinishInput<'_>) -> Result<VariantReport, EngineError> {
     let FinishInput {
         ctx,
-        pg,
         ledger,
         unfinished,
         bank,
@@ -1008,31 +1023,18 @@ fn finish(input: FinishInput<'_>) -> Result<VariantReport, EngineError> {
         max_connections,
         deadlocks_seen,
     } = input;
-    let _ = pg;
-    let offset = |at: Instant| at.saturating_duration_since(origin);
-    let t_inject = observation.stamps.iter().map(|s| s.2).min();
-    let t_heal = observation.stamps.iter().filter_map(|s| s.3).max();
-    let t_detect = t_inject.and_then(|inject| {
-        events
-            .iter()
-            .filter(|e| e.at >= inject && e.event.is_failure_signal())
-            .map(|e| e.at)
-            .min()
-    });
-    let points = ClockPoints {
-        t_steady0: Some(offset(observation.steady0)),
-        t_inject: t_inject.map(offset),
-        t_detect: t_detect.map(offset),
-        t_heal: t_heal.map(offset),
-        t_recover: observation.recover.map(offset),
-        t_steady: observation.steady.map(offset),
-        observed_until: offset(observation.observed_until),
+    let clock = FaultClock {
+        origin,
+        steady0: observation.steady0,
+        stamps: &observation.stamps,
+        recover: observation.recover,
+        steady: observation.steady,
+        observed_until: observation.observed_until,
     };
-    let measurements = Measurements::from_points(&points);
+    let (t_inject, t_heal) = (clock.t_inject(), clock.t_heal());
     let mut invariants = vec![no_failed_jobs(&ledger, unfinished)];
     invariants.extend(check_ledger(&ledger.acked, &bank, OPENING_BALANCE));
-    let checks = verdict::evaluate(&ctx.scenario.expect, &points, &measurements, &invariants);
-    let outcome = verdict::judge(ctx.variant, &checks);
+    let judged = Judged::new(ctx, clock.points(&events), invariants);
 
     let deadlocks_retried = events
         .iter()
@@ -1064,7 +1066,7 @@ fn finish(input: FinishInput<'_>) -> Result<VariantReport, EngineError> {
         })
     };
     let summary = format!(
-        "transfers started {} acknowledged {} failed {} attempts {}; acquire wait p50 {} p99 {} (during the fault p50 {} p99 {}); deadlocks seen {deadlocks_seen} retried {deadlocks_retried}; peak sessions {} of {max_connections}, peak by state {:?}",
+        "transfers started {} acknowledged {} failed {} attempts {}; acquire wait p50 {} p99 {} (during the fault p50 {} p99 {}); deadlocks seen {deadlocks_seen} retried {deadlocks_retried}; peak sessions {} of {max_connections}, peak by state {:?}; samples {} (lasting lock waits in {}, unanswered {}, {} in a row at most); idle past the threshold by application (most at once, oldest) {:?}; errors by code (failed transfers, remedy reports) {:?}",
         ledger.started,
         ledger.acked.len(),
         ledger.failed.len(),
@@ -1075,74 +1077,58 @@ fn finish(input: FinishInput<'_>) -> Result<VariantReport, EngineError> {
         ms(percentile(&during, 99)),
         samples.peak_total,
         samples.peak_by_state,
+        samples.taken,
+        samples.with_lasting_waits,
+        samples.unanswered,
+        samples.longest_silence,
+        samples.idle_over_threshold,
+        error_codes(&ledger, &events),
     );
     tracing::info!(drill = %ctx.scenario.drill.name, variant = %ctx.variant.name, "{summary}");
 
-    let faults: Vec<FaultStamp> = observation
-        .stamps
-        .iter()
-        .map(|(index, description, injected, healed)| FaultStamp {
-            index: *index,
-            description: description.clone(),
-            injected: offset(*injected),
-            healed: healed.map(offset),
-        })
-        .collect();
-    let mut timed: Vec<TimedEvent> = events
-        .iter()
-        .map(|e| TimedEvent {
-            at: offset(e.at),
-            source: e.source.clone(),
-            kind: e.event.kind().to_owned(),
-            detail: format!("{:?}", e.event),
-        })
-        .collect();
+    let mut timed = timed_events(&events, origin);
+    let end = judged.points.observed_until;
     // The figures that vary from run to run go to the journal, not the snapshot.
     timed.push(TimedEvent {
-        at: offset(observation.observed_until),
+        at: end,
         source: "harness".to_owned(),
         kind: "measured".to_owned(),
         detail: summary,
     });
     for pair in &samples.lock_pairs_raw {
         timed.push(TimedEvent {
-            at: offset(observation.observed_until),
+            at: end,
             source: "diagnose".to_owned(),
             kind: "lock_wait".to_owned(),
             detail: pair.clone(),
         });
     }
-    let diagnostics = Some(pg_diagnose::pg_diagnostics(PgRun {
+    let diagnostics = pg_diagnose::pg_diagnostics(PgRun {
         scenario: ctx.scenario,
         variant: ctx.variant,
         events: &events,
         samples: &samples,
         max_connections,
         deadlocks_seen,
-        failed_codes: &ledger.failed.iter().map(|(_, c)| c.clone()).collect(),
-        pool_saturated,
-        checks: &checks,
-        outcome: &outcome,
-    }));
-    Ok(VariantReport {
-        name: ctx.variant.name.clone(),
-        remedy: ctx.variant.remedy.as_str().to_owned(),
-        caught_by: ctx
-            .variant
-            .caught_by
+        failed_codes: &ledger
+            .failed
             .iter()
-            .map(|c| c.to_string())
-            .collect(),
-        outcome,
-        points,
-        measurements,
-        checks,
-        invariants,
-        faults,
-        events: timed,
+            .fold(BTreeMap::new(), |mut codes, (_, c)| {
+                *codes.entry(c.clone()).or_default() += 1;
+                codes
+            }),
+        pool_saturated,
+        checks: &judged.checks,
+        outcome: &judged.outcome,
+    });
+    Ok(VariantReport::judged(
+        ctx.variant,
+        judged,
+        clock.fault_stamps(),
+        timed,
         diagnostics,
-        wall: origin.elapsed(),
-    })
+        origin.elapsed(),
+    ))
 }
 
 #[cfg(test)]

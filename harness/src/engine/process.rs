@@ -31,8 +31,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 use super::recorder::Recorder;
-use super::verdict::{self, ClockPoints, InvariantResult, Measurements, Outcome};
-use super::{EngineConfig, EngineError, TimedEvent, VariantContext, VariantReport};
+use super::verdict::{ClockPoints, InvariantResult, Measurements, Outcome};
+use super::{EngineConfig, EngineError, Judged, VariantContext, VariantReport, timed_events};
 use crate::diagnose::process::{
     MonitorView, ProcessRun, SeenProcess, SpawnView, process_diagnostics, redact_numbers,
 };
@@ -329,7 +329,6 @@ fn judge(
     cleanup: Cleanup,
     origin: Instant,
 ) -> VariantReport {
-    let offset = |at: Instant| at.saturating_duration_since(origin);
     let events = recorder.snapshot();
     // The snapshot covers the drill's observation; what the teardown caused
     // (exits of killed survivors) is in the journal only, as its timing
@@ -339,14 +338,7 @@ fn judge(
         .filter(|e| run.fault_end.is_none_or(|end| e.at <= end))
         .cloned()
         .collect();
-    let measurements = Measurements::from_points(&run.points);
-    let checks = verdict::evaluate(
-        &ctx.scenario.expect,
-        &run.points,
-        &measurements,
-        &run.invariants,
-    );
-    let outcome = verdict::judge(ctx.variant, &checks);
+    let mut judged = Judged::new(ctx, run.points, std::mem::take(&mut run.invariants));
     let cleanup_roles = (!cleanup.left.is_empty()).then_some(cleanup.left.as_slice());
     let diagnostics = process_diagnostics(ProcessRun {
         scenario: ctx.scenario,
@@ -359,22 +351,12 @@ fn judge(
         cleanup: cleanup_roles.map(|roles| (roles, cleanup.all_cleaned)),
         spawn: run.spawn.take(),
         monitors: std::mem::take(&mut run.monitors),
-        checks: &checks,
-        outcome: &outcome,
+        checks: &judged.checks,
+        outcome: &judged.outcome,
     });
-    let timed = events
-        .iter()
-        .map(|e| TimedEvent {
-            at: offset(e.at),
-            source: e.source.clone(),
-            kind: e.event.kind().to_owned(),
-            detail: format!("{:?}", e.event),
-        })
-        .collect();
-    let mut invariants = run.invariants;
     if !cleanup.all_cleaned {
         // Not a check of the remedy, but never silent: the journal says so.
-        invariants.push(InvariantResult {
+        judged.invariants.push(InvariantResult {
             invariant: Invariant::NoOrphans,
             holds: false,
             detail: format!(
@@ -383,25 +365,14 @@ fn judge(
             ),
         });
     }
-    VariantReport {
-        name: ctx.variant.name.clone(),
-        remedy: ctx.variant.remedy.as_str().to_owned(),
-        caught_by: ctx
-            .variant
-            .caught_by
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
-        outcome,
-        points: run.points,
-        measurements,
-        checks,
-        invariants,
-        faults: Vec::new(),
-        events: timed,
-        diagnostics: Some(diagnostics),
-        wall: origin.elapsed(),
-    }
+    VariantReport::judged(
+        ctx.variant,
+        judged,
+        Vec::new(),
+        timed_events(&events, origin),
+        diagnostics,
+        origin.elapsed(),
+    )
 }
 
 // ---- spawn-failure ------------------------------------------------------

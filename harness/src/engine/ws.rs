@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use tokio::time::{MissedTickBehavior, sleep_until};
 
 use super::recorder::Recorder;
-use super::verdict::{self, ClockPoints, InvariantResult, Measurements};
+use super::verdict::InvariantResult;
 use super::{
-    EngineError, FaultStamp, TimedEvent, VariantContext, VariantReport, fault_schedule, mix_seed,
-    observation_after_faults, service_named, wire_proxies,
+    EngineError, FaultClock, Judged, RawStamp, VariantContext, VariantReport, fault_schedule,
+    mix_seed, observation_after_faults, service_named, timed_events, wire_proxies,
 };
-use crate::diagnose::{self, Diagnostics};
+use crate::diagnose;
 use crate::faults::proxy::Proxy;
 use crate::hub::{self, HubView};
 use crate::remedies::backoff::Backoff;
@@ -96,7 +96,6 @@ async fn drive(
         Ok(observation) => {
             finish(
                 ctx,
-                ws,
                 hub_service,
                 &prefix,
                 &clients,
@@ -161,7 +160,7 @@ struct Observation {
     /// A client stayed connected with no acknowledgement past the detection bound.
     stalled: bool,
     steady0: Instant,
-    stamps: Vec<(usize, String, Instant, Option<Instant>)>,
+    stamps: Vec<RawStamp>,
     fault_end: Instant,
     recover: Option<Instant>,
     steady: Option<Instant>,
@@ -339,7 +338,7 @@ async fn observe(
 
     // 2. The fault schedule, from the moment steady state held.
     let actions = fault_schedule(&ctx.scenario.faults, steady0);
-    let mut stamps: Vec<(usize, String, Instant, Option<Instant>)> = ctx
+    let mut stamps: Vec<RawStamp> = ctx
         .scenario
         .faults
         .iter()
@@ -451,10 +450,8 @@ async fn drain(clients: &[Box<dyn MessageClient>]) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn finish(
     ctx: &VariantContext<'_>,
-    ws: &WsStream,
     hub_service: &RunningService,
     prefix: &str,
     clients: &[Box<dyn MessageClient>],
@@ -462,7 +459,6 @@ async fn finish(
     observation: Observation,
     origin: Instant,
 ) -> Result<VariantReport, EngineError> {
-    let _ = ws;
     drain(clients).await;
     let finals: Vec<(String, ClientStatus)> = clients
         .iter()
@@ -472,83 +468,40 @@ async fn finish(
         .await
         .map_err(|e| EngineError::Hub(e.to_string()))?;
 
-    let offset = |at: Instant| at.saturating_duration_since(origin);
-    let t_inject = observation.stamps.iter().map(|s| s.2).min();
-    let t_heal = observation.stamps.iter().filter_map(|s| s.3).max();
     let events = recorder.snapshot();
-    let t_detect = t_inject.and_then(|inject| {
-        events
-            .iter()
-            .filter(|e| e.at >= inject && e.event.is_failure_signal())
-            .map(|e| e.at)
-            .min()
-    });
-    let points = ClockPoints {
-        t_steady0: Some(offset(observation.steady0)),
-        t_inject: t_inject.map(offset),
-        t_detect: t_detect.map(offset),
-        t_heal: t_heal.map(offset),
-        t_recover: observation.recover.map(offset),
-        t_steady: observation.steady.map(offset),
-        observed_until: offset(observation.observed_until),
+    let clock = FaultClock {
+        origin,
+        steady0: observation.steady0,
+        stamps: &observation.stamps,
+        recover: observation.recover,
+        steady: observation.steady,
+        observed_until: observation.observed_until,
     };
-    let measurements = Measurements::from_points(&points);
     let invariants = vec![
         no_message_loss(&finals, &view),
         all_reconnected(&observation.at_end),
     ];
-    let checks = verdict::evaluate(&ctx.scenario.expect, &points, &measurements, &invariants);
-    let outcome = verdict::judge(ctx.variant, &checks);
-    let faults: Vec<FaultStamp> = observation
-        .stamps
-        .iter()
-        .map(|(index, description, injected, healed)| FaultStamp {
-            index: *index,
-            description: description.clone(),
-            injected: offset(*injected),
-            healed: healed.map(offset),
-        })
-        .collect();
-    let timed: Vec<TimedEvent> = events
-        .iter()
-        .map(|e| TimedEvent {
-            at: offset(e.at),
-            source: e.source.clone(),
-            kind: e.event.kind().to_owned(),
-            detail: format!("{:?}", e.event),
-        })
-        .collect();
-    let diagnostics: Option<Diagnostics> = Some(diagnose::ws_diagnostics(diagnose::WsRun {
+    let judged = Judged::new(ctx, clock.points(&events), invariants);
+    let diagnostics = diagnose::ws_diagnostics(diagnose::WsRun {
         scenario: ctx.scenario,
         variant: ctx.variant,
         events: &events,
-        inject: t_inject,
+        inject: clock.t_inject(),
         fault_end: Some(observation.fault_end),
         unnoticed_stall: observation.stalled,
         view: &view,
         finals: &finals,
-        checks: &checks,
-        outcome: &outcome,
-    }));
-    Ok(VariantReport {
-        name: ctx.variant.name.clone(),
-        remedy: ctx.variant.remedy.as_str().to_owned(),
-        caught_by: ctx
-            .variant
-            .caught_by
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
-        outcome,
-        points,
-        measurements,
-        checks,
-        invariants,
-        faults,
-        events: timed,
+        checks: &judged.checks,
+        outcome: &judged.outcome,
+    });
+    Ok(VariantReport::judged(
+        ctx.variant,
+        judged,
+        clock.fault_stamps(),
+        timed_events(&events, origin),
         diagnostics,
-        wall: origin.elapsed(),
-    })
+        origin.elapsed(),
+    ))
 }
 
 /// Every message a client accepted reached the hub.
