@@ -451,6 +451,54 @@ pub(crate) struct VariantContext<'a> {
     pub cancel: &'a CancellationToken,
 }
 
+/// What a fault does, in words, for the journal and the progress lines.
+pub(crate) fn describe(fault: &crate::scenario::Fault) -> String {
+    use crate::scenario::FaultAction;
+    match &fault.action {
+        FaultAction::ProxyDown => format!("proxy {} down", fault.proxy),
+        FaultAction::Toxic(toxic) => format!(
+            "toxic {} ({} {}) on proxy {}",
+            toxic.name,
+            toxic.kind.type_name(),
+            toxic.stream,
+            fault.proxy
+        ),
+        FaultAction::Container { service, action } => {
+            format!("container of {service}: {}", action.as_str())
+        }
+        FaultAction::IdleLeak { service, sessions } => {
+            format!("a client leaks up to {sessions} idle sessions on {service}, one per 20 ms")
+        }
+    }
+}
+
+/// Injects (`inject`) or heals a proxy fault (`down`, a toxic) on the
+/// fault's proxy; `Ok(false)` when the fault is not a proxy fault. Healing is
+/// idempotent: a toxic already gone is healed.
+pub(crate) async fn apply_proxy_fault(
+    fault: &crate::scenario::Fault,
+    proxies: &BTreeMap<String, Proxy>,
+    inject: bool,
+) -> Result<bool, EngineError> {
+    use crate::scenario::FaultAction;
+    let proxy = || {
+        proxies
+            .get(&fault.proxy)
+            .ok_or_else(|| EngineError::Hub(format!("proxy {} is not running", fault.proxy)))
+    };
+    match (&fault.action, inject) {
+        (FaultAction::ProxyDown, inject) => proxy()?.set_enabled(!inject).await?,
+        (FaultAction::Toxic(toxic), true) => {
+            proxy()?.add_toxic(toxic.clone())?;
+        }
+        (FaultAction::Toxic(toxic), false) => {
+            let _ = proxy()?.remove_toxic(&toxic.name);
+        }
+        (FaultAction::Container { .. } | FaultAction::IdleLeak { .. }, _) => return Ok(false),
+    }
+    Ok(true)
+}
+
 /// Mixes the drill seed with a stream number (SplitMix64), so every client,
 /// proxy and worker gets its own reproducible random stream.
 pub(crate) fn mix_seed(seed: u64, stream: u64) -> u64 {

@@ -24,7 +24,8 @@ use super::recorder::{Recorded, Recorder};
 use super::verdict::InvariantResult;
 use super::{
     EngineError, FaultClock, Judged, RawStamp, TimedEvent, VariantContext, VariantReport,
-    fault_schedule, mix_seed, observation_after_faults, service_named, timed_events, wire_proxies,
+    apply_proxy_fault, describe, fault_schedule, mix_seed, observation_after_faults, service_named,
+    timed_events, wire_proxies,
 };
 use crate::diagnose::pg::{self as pg_diagnose, PgRun, Samples};
 use crate::faults::proxy::{Proxy, ProxyConfig};
@@ -36,7 +37,7 @@ use crate::remedies::pg::transfer::{
     HardenedTransfers, LockOrder, NaiveRetry, NaiveTransfers, Transfer, create_bank,
 };
 use crate::scenario::{
-    ContainerFault, Fault, FaultAction, Invariant, PgTransfers, Remedy, ServiceKind, Workload,
+    ContainerFault, FaultAction, Invariant, PgTransfers, Remedy, ServiceKind, Workload,
 };
 use crate::services::RunningService;
 
@@ -294,25 +295,6 @@ async fn leak(
     drop(held);
 }
 
-fn describe(fault: &Fault) -> String {
-    match &fault.action {
-        FaultAction::ProxyDown => format!("proxy {} down", fault.proxy),
-        FaultAction::Toxic(toxic) => format!(
-            "toxic {} ({} {}) on proxy {}",
-            toxic.name,
-            toxic.kind.type_name(),
-            toxic.stream,
-            fault.proxy
-        ),
-        FaultAction::Container { service, action } => {
-            format!("container of {service}: {}", action.as_str())
-        }
-        FaultAction::IdleLeak { service, sessions } => {
-            format!("a client leaks up to {sessions} idle sessions on {service}, one per 20 ms")
-        }
-    }
-}
-
 async fn apply(
     ctx: &VariantContext<'_>,
     index: usize,
@@ -321,21 +303,10 @@ async fn apply(
     state: &mut FaultState,
 ) -> Result<(), EngineError> {
     let fault = &ctx.scenario.faults[index];
-    let proxy = || {
-        proxies
-            .get(&fault.proxy)
-            .cloned()
-            .ok_or_else(|| EngineError::Hub(format!("proxy {} is not running", fault.proxy)))
-    };
+    if apply_proxy_fault(fault, proxies, inject).await? {
+        return Ok(());
+    }
     match (&fault.action, inject) {
-        (FaultAction::ProxyDown, inject) => proxy()?.set_enabled(!inject).await?,
-        (FaultAction::Toxic(toxic), true) => {
-            proxy()?.add_toxic(toxic.clone())?;
-        }
-        // Healing is idempotent: a toxic already gone is healed.
-        (FaultAction::Toxic(toxic), false) => {
-            let _ = proxy()?.remove_toxic(&toxic.name);
-        }
         (FaultAction::Container { service, action }, true) => {
             let running = service_named(ctx.services, service)?;
             match action {
@@ -382,6 +353,7 @@ async fn apply(
         (FaultAction::IdleLeak { .. }, false) => {
             state.leaks.remove(&index);
         }
+        (FaultAction::ProxyDown | FaultAction::Toxic(_), _) => {}
     }
     Ok(())
 }

@@ -15,8 +15,9 @@ use tokio::time::{MissedTickBehavior, sleep_until};
 use super::recorder::Recorder;
 use super::verdict::InvariantResult;
 use super::{
-    EngineError, FaultClock, Judged, RawStamp, VariantContext, VariantReport, fault_schedule,
-    mix_seed, observation_after_faults, service_named, timed_events, wire_proxies,
+    EngineError, FaultClock, Judged, RawStamp, VariantContext, VariantReport, apply_proxy_fault,
+    describe, fault_schedule, mix_seed, observation_after_faults, service_named, timed_events,
+    wire_proxies,
 };
 use crate::diagnose;
 use crate::faults::proxy::Proxy;
@@ -26,7 +27,7 @@ use crate::remedies::events::EventSink;
 use crate::remedies::ws_client::{ReconnectingWs, WsClientConfig};
 use crate::remedies::ws_naive::{NaiveWs, NaiveWsConfig};
 use crate::remedies::{ClientStatus, MessageClient};
-use crate::scenario::{Fault, FaultAction, Invariant, Remedy, ServiceKind, Workload, WsStream};
+use crate::scenario::{Fault, Invariant, Remedy, ServiceKind, Workload, WsStream};
 use crate::services::RunningService;
 
 /// The playbook's naive client gives up after this many attempts.
@@ -245,50 +246,18 @@ fn probe(
     }
 }
 
-fn describe(fault: &Fault) -> String {
-    match &fault.action {
-        FaultAction::ProxyDown => format!("proxy {} down", fault.proxy),
-        FaultAction::Toxic(toxic) => format!(
-            "toxic {} ({} {}) on proxy {}",
-            toxic.name,
-            toxic.kind.type_name(),
-            toxic.stream,
-            fault.proxy
-        ),
-        FaultAction::Container { service, action } => {
-            format!("container {} of service {service}", action.as_str())
-        }
-        FaultAction::IdleLeak { service, sessions } => {
-            format!("{sessions} idle sessions leaked on service {service}")
-        }
-    }
-}
-
 async fn apply(
     fault: &Fault,
     proxies: &BTreeMap<String, Proxy>,
     inject: bool,
 ) -> Result<(), EngineError> {
-    let proxy = proxies
-        .get(&fault.proxy)
-        .ok_or_else(|| EngineError::Hub(format!("proxy {} is not running", fault.proxy)))?;
-    match (&fault.action, inject) {
-        (FaultAction::ProxyDown, true) => proxy.set_enabled(false).await?,
-        (FaultAction::ProxyDown, false) => proxy.set_enabled(true).await?,
-        (FaultAction::Toxic(toxic), true) => {
-            proxy.add_toxic(toxic.clone())?;
-        }
-        // Healing is idempotent: a toxic already gone is healed.
-        (FaultAction::Toxic(toxic), false) => {
-            let _ = proxy.remove_toxic(&toxic.name);
-        }
-        (FaultAction::Container { .. } | FaultAction::IdleLeak { .. }, _) => {
-            return Err(EngineError::Hub(
-                "the ws-stream workload supports only proxy faults".to_owned(),
-            ));
-        }
+    if apply_proxy_fault(fault, proxies, inject).await? {
+        Ok(())
+    } else {
+        Err(EngineError::Hub(
+            "the ws-stream workload supports only proxy faults".to_owned(),
+        ))
     }
-    Ok(())
 }
 
 async fn observe(
