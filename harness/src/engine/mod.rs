@@ -193,15 +193,13 @@ pub struct VariantReport {
 pub(crate) type RawStamp = (usize, String, Instant, Option<Instant>);
 
 /// When a variant with `[[faults]]` reached each point of its timeline, as
-/// instants (the ws and pg engines).
+/// instants (what the ws and pg engines' observation loops record).
 #[derive(Debug)]
-pub(crate) struct FaultClock<'a> {
-    /// Start of the variant: every offset is measured from here.
-    pub origin: Instant,
+pub(crate) struct FaultWindow {
     /// Steady state first held.
     pub steady0: Instant,
     /// The faults.
-    pub stamps: &'a [RawStamp],
+    pub stamps: Vec<RawStamp>,
     /// First probe that saw the workload recovered after the heal.
     pub recover: Option<Instant>,
     /// Steady state held again.
@@ -210,7 +208,7 @@ pub(crate) struct FaultClock<'a> {
     pub observed_until: Instant,
 }
 
-impl FaultClock<'_> {
+impl FaultWindow {
     /// The first injection started.
     pub(crate) fn t_inject(&self) -> Option<Instant> {
         self.stamps.iter().map(|s| s.2).min()
@@ -221,13 +219,10 @@ impl FaultClock<'_> {
         self.stamps.iter().filter_map(|s| s.3).max()
     }
 
-    fn offset(&self, at: Instant) -> Duration {
-        at.saturating_duration_since(self.origin)
-    }
-
-    /// The clock points; detection is the first failure signal the remedy
-    /// reported at or after the first injection.
-    pub(crate) fn points(&self, events: &[Recorded]) -> ClockPoints {
+    /// The clock points as offsets from `origin`; detection is the first
+    /// failure signal the remedy reported at or after the first injection.
+    pub(crate) fn points(&self, origin: Instant, events: &[Recorded]) -> ClockPoints {
+        let offset = |at: Instant| at.saturating_duration_since(origin);
         let t_inject = self.t_inject();
         let t_detect = t_inject.and_then(|inject| {
             events
@@ -237,25 +232,25 @@ impl FaultClock<'_> {
                 .min()
         });
         ClockPoints {
-            t_steady0: Some(self.offset(self.steady0)),
-            t_inject: t_inject.map(|t| self.offset(t)),
-            t_detect: t_detect.map(|t| self.offset(t)),
-            t_heal: self.t_heal().map(|t| self.offset(t)),
-            t_recover: self.recover.map(|t| self.offset(t)),
-            t_steady: self.steady.map(|t| self.offset(t)),
-            observed_until: self.offset(self.observed_until),
+            t_steady0: Some(offset(self.steady0)),
+            t_inject: t_inject.map(offset),
+            t_detect: t_detect.map(offset),
+            t_heal: self.t_heal().map(offset),
+            t_recover: self.recover.map(offset),
+            t_steady: self.steady.map(offset),
+            observed_until: offset(self.observed_until),
         }
     }
 
-    /// The faults, as offsets for the journal.
-    pub(crate) fn fault_stamps(&self) -> Vec<FaultStamp> {
+    /// The faults as offsets from `origin`, for the journal.
+    pub(crate) fn fault_stamps(&self, origin: Instant) -> Vec<FaultStamp> {
         self.stamps
             .iter()
             .map(|(index, description, injected, healed)| FaultStamp {
                 index: *index,
                 description: description.clone(),
-                injected: self.offset(*injected),
-                healed: healed.map(|t| self.offset(t)),
+                injected: injected.saturating_duration_since(origin),
+                healed: healed.map(|t| t.saturating_duration_since(origin)),
             })
             .collect()
     }

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::recorder::{Recorded, Recorder};
 use super::verdict::InvariantResult;
 use super::{
-    EngineError, FaultClock, Judged, RawStamp, TimedEvent, VariantContext, VariantReport,
+    EngineError, FaultWindow, Judged, RawStamp, TimedEvent, VariantContext, VariantReport,
     apply_proxy_fault, describe, fault_schedule, mix_seed, observation_after_faults, service_named,
     timed_events, wire_proxies,
 };
@@ -630,14 +630,6 @@ async fn worker(
 }
 
 /// What the observation loop saw.
-struct Observation {
-    steady0: Instant,
-    stamps: Vec<RawStamp>,
-    recover: Option<Instant>,
-    steady: Option<Instant>,
-    observed_until: Instant,
-}
-
 /// Whether the remedy reported a failure within the last `window`.
 fn failed_recently(recorder: &Recorder, now: Instant, window: Duration) -> bool {
     recorder
@@ -665,7 +657,7 @@ async fn observe(
     recorder: &Recorder,
     sampling: &std::sync::atomic::AtomicBool,
     origin: Instant,
-) -> Result<Observation, EngineError> {
+) -> Result<FaultWindow, EngineError> {
     let steady = &ctx.scenario.steady;
     let hard_deadline = origin + ctx.scenario.drill.timeout;
     let window = (pg.transfer_every * 10).max(Duration::from_secs(1));
@@ -785,7 +777,7 @@ async fn observe(
         }
     }
     let observed_until = Instant::now();
-    Ok(Observation {
+    Ok(FaultWindow {
         steady0,
         stamps,
         recover,
@@ -975,7 +967,7 @@ struct FinishInput<'a> {
     unfinished: usize,
     bank: Bank,
     events: Vec<Recorded>,
-    observation: Observation,
+    observation: FaultWindow,
     origin: Instant,
     samples: Samples,
     max_connections: u32,
@@ -995,18 +987,10 @@ fn finish(input: FinishInput<'_>) -> Result<VariantReport, EngineError> {
         max_connections,
         deadlocks_seen,
     } = input;
-    let clock = FaultClock {
-        origin,
-        steady0: observation.steady0,
-        stamps: &observation.stamps,
-        recover: observation.recover,
-        steady: observation.steady,
-        observed_until: observation.observed_until,
-    };
-    let (t_inject, t_heal) = (clock.t_inject(), clock.t_heal());
+    let (t_inject, t_heal) = (observation.t_inject(), observation.t_heal());
     let mut invariants = vec![no_failed_jobs(&ledger, unfinished)];
     invariants.extend(check_ledger(&ledger.acked, &bank, OPENING_BALANCE));
-    let judged = Judged::new(ctx, clock.points(&events), invariants);
+    let judged = Judged::new(ctx, observation.points(origin, &events), invariants);
 
     let deadlocks_retried = events
         .iter()
@@ -1096,7 +1080,7 @@ fn finish(input: FinishInput<'_>) -> Result<VariantReport, EngineError> {
     Ok(VariantReport::judged(
         ctx.variant,
         judged,
-        clock.fault_stamps(),
+        observation.fault_stamps(origin),
         timed,
         diagnostics,
         origin.elapsed(),

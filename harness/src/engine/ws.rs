@@ -15,7 +15,7 @@ use tokio::time::{MissedTickBehavior, sleep_until};
 use super::recorder::Recorder;
 use super::verdict::InvariantResult;
 use super::{
-    EngineError, FaultClock, Judged, RawStamp, VariantContext, VariantReport, apply_proxy_fault,
+    EngineError, FaultWindow, Judged, RawStamp, VariantContext, VariantReport, apply_proxy_fault,
     describe, fault_schedule, mix_seed, observation_after_faults, service_named, timed_events,
     wire_proxies,
 };
@@ -160,12 +160,9 @@ fn spawn_client(
 struct Observation {
     /// A client stayed connected with no acknowledgement past the detection bound.
     stalled: bool,
-    steady0: Instant,
-    stamps: Vec<RawStamp>,
+    /// The fault and recovery timeline.
+    window: FaultWindow,
     fault_end: Instant,
-    recover: Option<Instant>,
-    steady: Option<Instant>,
-    observed_until: Instant,
     /// Client statuses when observation ended (before draining).
     at_end: Vec<(String, ClientStatus)>,
 }
@@ -385,12 +382,14 @@ async fn observe(
         .collect();
     Ok(Observation {
         stalled,
-        steady0,
-        stamps,
+        window: FaultWindow {
+            steady0,
+            stamps,
+            recover,
+            steady: steady_again,
+            observed_until,
+        },
         fault_end: fault_end.unwrap_or(observed_until),
-        recover,
-        steady: steady_again,
-        observed_until,
         at_end,
     })
 }
@@ -438,19 +437,12 @@ async fn finish(
         .map_err(|e| EngineError::Hub(e.to_string()))?;
 
     let events = recorder.snapshot();
-    let clock = FaultClock {
-        origin,
-        steady0: observation.steady0,
-        stamps: &observation.stamps,
-        recover: observation.recover,
-        steady: observation.steady,
-        observed_until: observation.observed_until,
-    };
+    let clock = &observation.window;
     let invariants = vec![
         no_message_loss(&finals, &view),
         all_reconnected(&observation.at_end),
     ];
-    let judged = Judged::new(ctx, clock.points(&events), invariants);
+    let judged = Judged::new(ctx, clock.points(origin, &events), invariants);
     let diagnostics = diagnose::ws_diagnostics(diagnose::WsRun {
         scenario: ctx.scenario,
         variant: ctx.variant,
@@ -466,7 +458,7 @@ async fn finish(
     Ok(VariantReport::judged(
         ctx.variant,
         judged,
-        clock.fault_stamps(),
+        clock.fault_stamps(origin),
         timed_events(&events, origin),
         diagnostics,
         origin.elapsed(),
