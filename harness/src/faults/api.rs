@@ -129,6 +129,42 @@ impl ApiError {
         }
     }
 
+    /// The key the error is about, when it names one.
+    fn field(&self) -> Option<&str> {
+        match self {
+            ApiError::InvalidStream => Some("stream"),
+            ApiError::InvalidToxicType(_) => Some("type"),
+            ApiError::BadRequestBody(message) => {
+                let quoted = message.split('`').nth(1)?;
+                (!quoted.is_empty()
+                    && quoted
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .then_some(quoted)
+            }
+            _ => None,
+        }
+    }
+
+    /// How to fix a config file that caused this error.
+    fn help(&self) -> String {
+        match self {
+            ApiError::MissingField(field) => format!("add `{field}` to this proxy"),
+            ApiError::InvalidStream => {
+                "write stream = \"upstream\" or \"downstream\" (or leave it out: downstream)"
+                    .to_owned()
+            }
+            ApiError::InvalidToxicType(_) => {
+                format!("use one of the toxic types: {}", TOXIC_TYPE_NAMES.join(", "))
+            }
+            ApiError::ToxicAlreadyExists => {
+                "give each toxic of a proxy its own `name` (the default is type_stream)".to_owned()
+            }
+            _ => "correct the value as the message says; `firedrill proxy serve --help` shows the format"
+                .to_owned(),
+        }
+    }
+
     fn in_proxy(self, index: usize, name: &str) -> ApiError {
         let at = if name.is_empty() {
             format!("proxy {index}")
@@ -171,13 +207,31 @@ pub enum ConfigError {
         message: String,
     },
     /// The file parses but declares something invalid.
-    #[error("failed to accept proxy config {}: {source}", path.display())]
+    #[error(
+        "failed to accept proxy config {}:{}:{} ({}): {source}\n  help: {}",
+        path.display(), at.line, at.column, at.proxy, at.help
+    )]
     Invalid {
         /// The file.
         path: PathBuf,
+        /// Where in it, and how to fix it.
+        at: Box<ConfigSpot>,
         /// What is wrong.
         source: ApiError,
     },
+}
+
+/// Where a config file is wrong, and the fix.
+#[derive(Debug)]
+pub struct ConfigSpot {
+    /// Line of the offending key (or of the proxy), 1-based.
+    pub line: usize,
+    /// Column, 1-based, in characters.
+    pub column: usize,
+    /// Which proxy: `proxy 2 ("b")`.
+    pub proxy: String,
+    /// How to fix it.
+    pub help: String,
 }
 
 /// A proxy as declared: in `/populate`, `POST /proxies` or a config file.
@@ -593,17 +647,122 @@ pub fn load_config(path: &Path) -> Result<Vec<ProxySpec>, ConfigError> {
     } else {
         serde_json::from_str(&text).map_err(|e| parse_error(e.to_string()))?
     };
-    parse_populate(value).map_err(|source| ConfigError::Invalid {
-        path: path.to_owned(),
-        source,
+    parse_proxies(value).map_err(|(index, name, source)| {
+        let offset = locate(&text, is_toml, index, source.field());
+        let (line, column) = line_column(&text, offset);
+        ConfigError::Invalid {
+            path: path.to_owned(),
+            at: Box::new(ConfigSpot {
+                line,
+                column,
+                proxy: if name.is_empty() {
+                    format!("proxy {}", index + 1)
+                } else {
+                    format!("proxy {} ({name:?})", index + 1)
+                },
+                help: source.help(),
+            }),
+            source,
+        }
     })
+}
+
+/// Where, as a byte offset, a config file declares its `index`-th proxy
+/// (0-based), or `field` inside it (or inside one of its toxics): the
+/// `[[proxies]]` header in TOML, the object in the top-level JSON array.
+fn locate(text: &str, is_toml: bool, index: usize, field: Option<&str>) -> usize {
+    let starts = if is_toml {
+        toml_proxy_starts(text)
+    } else {
+        json_element_starts(text)
+    };
+    let Some(&start) = starts.get(index) else {
+        return 0;
+    };
+    let end = starts.get(index + 1).copied().unwrap_or(text.len());
+    let region = &text[start..end];
+    let found = field.and_then(|field| {
+        if is_toml {
+            let mut at = 0;
+            region.split_inclusive('\n').find_map(|line| {
+                let line_start = at;
+                at += line.len();
+                let indent = line.len() - line.trim_start().len();
+                let rest = line.trim_start().strip_prefix(field)?;
+                rest.trim_start()
+                    .starts_with('=')
+                    .then_some(line_start + indent)
+            })
+        } else {
+            region.find(&format!("\"{field}\""))
+        }
+    });
+    start + found.unwrap_or(0)
+}
+
+/// Offsets of the `[[proxies]]` headers of a TOML config.
+fn toml_proxy_starts(text: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim() == "[[proxies]]" {
+            starts.push(at + line.len() - line.trim_start().len());
+        }
+        at += line.len();
+    }
+    starts
+}
+
+/// Offsets of the objects directly inside the top-level JSON array.
+fn json_element_starts(text: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, c) in text.char_indices() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '{' | '[' => {
+                if depth == 1 && c == '{' {
+                    starts.push(i);
+                }
+                depth += 1;
+            }
+            '}' | ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    starts
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 /// Parses a `/populate` body (or a config file's proxies).
 pub fn parse_populate(value: Value) -> Result<Vec<ProxySpec>, ApiError> {
+    parse_proxies(value).map_err(|(index, name, error)| error.in_proxy(index + 1, &name))
+}
+
+/// Parses an array of proxies; a failure names the proxy (0-based index,
+/// name) it is about.
+fn parse_proxies(value: Value) -> Result<Vec<ProxySpec>, (usize, String, ApiError)> {
     let Value::Array(items) = value else {
-        return Err(ApiError::BadRequestBody(
-            "expected a JSON array of proxies".to_owned(),
+        return Err((
+            0,
+            String::new(),
+            ApiError::BadRequestBody("expected a JSON array of proxies".to_owned()),
         ));
     };
     items
@@ -615,7 +774,7 @@ pub fn parse_populate(value: Value) -> Result<Vec<ProxySpec>, ApiError> {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned();
-            parse_proxy(item).map_err(|e| e.in_proxy(index + 1, &name))
+            parse_proxy(item).map_err(|e| (index, name, e))
         })
         .collect()
 }
@@ -1322,6 +1481,54 @@ attributes = { rate = 64 }
             "{error}"
         );
         Ok(())
+    }
+
+    #[test]
+    fn invalid_config_errors_name_line_column_and_fix() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let toml_path = dir.path().join("proxies.toml");
+        std::fs::write(
+            &toml_path,
+            "[[proxies]]\nname = \"a\"\nupstream = \"h:1\"\n\n[[proxies]]\nname = \"b\"\nupstream = \"h:2\"\n\n[[proxies.toxics]]\ntype = \"latency\"\n  stream = \"sideways\"\n",
+        )?;
+        let error = load_config(&toml_path).expect_err("bad stream").to_string();
+        assert!(
+            error.contains("proxies.toml:11:3 (proxy 2 (\"b\"))"),
+            "{error}"
+        );
+        assert!(
+            error.contains("help: write stream = \"upstream\""),
+            "{error}"
+        );
+
+        let json_path = dir.path().join("proxies.json");
+        std::fs::write(
+            &json_path,
+            "[{\"name\": \"a\", \"upstream\": \"h:1\"},\n {\"name\": \"{[b\\\"\", \"listen\": \"127.0.0.1:0\",\n  \"upstream\": \"nowhere\"}]",
+        )?;
+        let error = load_config(&json_path)
+            .expect_err("bad upstream")
+            .to_string();
+        assert!(error.contains("proxies.json:3:3 (proxy 2"), "{error}");
+        assert!(error.contains("`upstream` must be host:port"), "{error}");
+
+        std::fs::write(
+            &toml_path,
+            "[[proxies]]\nname = \"a\"\nupstream = \"h:1\"\n\n[[proxies]]\nlisten = \"127.0.0.1:0\"\n",
+        )?;
+        let error = load_config(&toml_path).expect_err("no name").to_string();
+        assert!(error.contains("proxies.toml:5:1 (proxy 2)"), "{error}");
+        assert!(error.contains("help: add `name` to this proxy"), "{error}");
+        Ok(())
+    }
+
+    #[test]
+    fn json_elements_are_found_past_brackets_in_strings() {
+        let text = "[ {\"a\": \"[{\\\"\"}, {\"b\": [ {} ]} ]";
+        let starts = json_element_starts(text);
+        assert_eq!(starts.len(), 2, "{starts:?}");
+        assert_eq!(&text[starts[1]..starts[1] + 4], "{\"b\"");
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
     }
 
     fn spec(name: &str, listen: &str, upstream: &str) -> ProxySpec {
