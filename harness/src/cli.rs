@@ -107,6 +107,11 @@ pub enum ProxyCommand {
         /// populate JSON, or `.toml` with `[[proxies]]` tables.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Seed of every random choice the proxies make (jitter, which
+        /// connections a toxic with `toxicity` < 1 applies to): the same
+        /// seed and traffic give the same choices.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
 }
 
@@ -144,8 +149,13 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             },
             Command::Proxy {
-                command: ProxyCommand::Serve { listen, config },
-            } => proxy_serve(&listen, config.as_deref()).await,
+                command:
+                    ProxyCommand::Serve {
+                        listen,
+                        config,
+                        seed,
+                    },
+            } => proxy_serve(&listen, config.as_deref(), seed).await,
         }
     })
 }
@@ -153,7 +163,7 @@ pub fn run(cli: Cli) -> ExitCode {
 /// `firedrill proxy serve`: loads the config, binds the API, creates the
 /// proxies, prints `firedrill proxy ready: API on http://ADDR (N proxies)`
 /// and serves until SIGINT or SIGTERM.
-async fn proxy_serve(listen: &str, config: Option<&Path>) -> ExitCode {
+async fn proxy_serve(listen: &str, config: Option<&Path>, seed: u64) -> ExitCode {
     use crate::faults::api::{self, ProxyServer};
     let specs = match config.map(api::load_config).transpose() {
         Ok(specs) => specs.unwrap_or_default(),
@@ -173,7 +183,7 @@ async fn proxy_serve(listen: &str, config: Option<&Path>) -> ExitCode {
         Ok(addr) => addr.to_string(),
         Err(_) => listen.to_owned(),
     };
-    let server = ProxyServer::new(0);
+    let server = ProxyServer::new(seed);
     let count = specs.len();
     if let Err(error) = server.populate(specs).await {
         eprintln!("firedrill proxy: failed to create the proxies of the config: {error}");

@@ -590,6 +590,59 @@ fn config_files_declare_proxies_with_toxics() -> Result<()> {
     Ok(())
 }
 
+/// Which of 24 sequential connections a `reset_peer` toxic with toxicity
+/// 0.5 hit, on a server started with `--seed seed`.
+fn reset_pattern(echo: SocketAddr, seed: &str) -> Result<Vec<bool>> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("proxies.json");
+    std::fs::write(
+        &config,
+        json!([{
+            "name": "coin", "listen": "127.0.0.1:0", "upstream": echo.to_string(),
+            "toxics": [{"type": "reset_peer", "toxicity": 0.5, "attributes": {"timeout": 0}}],
+        }])
+        .to_string(),
+    )?;
+    let served = Served::start(&[
+        "--seed",
+        seed,
+        "--config",
+        config.to_str().context("utf-8")?,
+    ])?;
+    let (_, proxies) = served.http("GET", "/proxies", "")?;
+    let listen = proxies["coin"]["listen"]
+        .as_str()
+        .context("listen")?
+        .to_owned();
+    let mut hit = Vec::new();
+    for _ in 0..24 {
+        let mut stream = connect(&listen)?;
+        let reset = stream.write_all(b"x").is_err() || {
+            let mut byte = [0];
+            stream.read_exact(&mut byte).is_err()
+        };
+        hit.push(reset);
+    }
+    Ok(hit)
+}
+
+#[test]
+fn the_seed_decides_which_connections_a_toxic_hits() -> Result<()> {
+    let echo = echo_server()?;
+    let first = reset_pattern(echo, "7")?;
+    ensure!(
+        first.contains(&true) && first.contains(&false),
+        "toxicity 0.5 hit {first:?}"
+    );
+    assert_eq!(first, reset_pattern(echo, "7")?, "same seed, same choices");
+    assert_ne!(
+        first,
+        reset_pattern(echo, "8")?,
+        "another seed, other choices"
+    );
+    Ok(())
+}
+
 #[test]
 fn bad_config_and_busy_api_address_fail_with_clear_errors() -> Result<()> {
     let dir = tempfile::tempdir()?;
