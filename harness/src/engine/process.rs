@@ -36,7 +36,7 @@ use super::{EngineConfig, EngineError, Judged, VariantContext, VariantReport, ti
 use crate::diagnose::process::{
     MonitorView, ProcessRun, SeenProcess, SpawnView, process_diagnostics, redact_numbers,
 };
-use crate::remedies::events::{Event, EventSink};
+use crate::remedies::events::{Event, EventSink, parse_event_line};
 use crate::remedies::leak::{self, LeakMonitor, LeakMonitorConfig, Trend};
 use crate::remedies::spawn::Diagnosis;
 use crate::remedies::supervisor::{
@@ -91,6 +91,8 @@ fn new_tag(ctx: &VariantContext<'_>) -> String {
 /// Every process that ever carried the tag, so zombies (which have no
 /// environment left) and orphans are still found.
 struct Tracker {
+    /// The drill's tag (the value of its environment variable).
+    tag: String,
     entry: String,
     /// pid → (start ticks, role).
     seen: BTreeMap<i32, (u64, String)>,
@@ -101,6 +103,7 @@ struct Tracker {
 impl Tracker {
     fn new(tag: &str) -> Tracker {
         Tracker {
+            tag: tag.to_owned(),
             entry: format!("{TAG_VAR}={tag}"),
             seen: BTreeMap::new(),
             direct: Vec::new(),
@@ -312,7 +315,7 @@ async fn drive(
             TreeEnd::Stop => tree_stop(ctx, tree, &agent, tag, tracker, recorder, origin).await,
             TreeEnd::KillSupervisor => {
                 let host = fixture(config, "fixture-host")?;
-                tree_kill(ctx, tree, &agent, &host, tag, tracker, origin).await
+                tree_kill(ctx, tree, &agent, &host, tracker, recorder, origin).await
             }
         },
         Workload::AgentMemory(memory) => {
@@ -792,14 +795,15 @@ async fn tree_stop(
 }
 
 /// The supervisor runs in its own process (`fixture-host supervise`),
-/// which the drill SIGKILLs.
+/// which the drill SIGKILLs; it prints its remedy events on stdout, and they
+/// are recorded as they arrive.
 async fn tree_kill(
     ctx: &VariantContext<'_>,
     tree: &AgentTree,
     agent: &Path,
     host: &Path,
-    tag: &str,
     tracker: &mut Tracker,
+    recorder: &Arc<Recorder>,
     origin: Instant,
 ) -> Result<Run, String> {
     let naive = ctx.variant.remedy == Remedy::ProcessSupervisorNaive;
@@ -815,7 +819,7 @@ async fn tree_kill(
         .arg("--")
         .arg(agent)
         .args(agent_args(tree))
-        .env(TAG_VAR, tag)
+        .env(TAG_VAR, &tracker.tag)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .kill_on_drop(true);
@@ -824,11 +828,17 @@ async fn tree_kill(
         .map_err(|e| format!("failed to start {}: {e}", host.display()))?;
     let host_pid = supervisor.id().unwrap_or(0) as i32;
     tracker.direct.push(host_pid);
-    // Drain its stdout so it never blocks on a full pipe.
+    // Record its events, and drain the rest so it never blocks on a full
+    // pipe.
     if let Some(stdout) = supervisor.stdout.take() {
+        let recorder = Arc::clone(recorder);
         tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(_)) = lines.next_line().await {}
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some((source, event)) = parse_event_line(&line) {
+                    recorder.record(&source, event);
+                }
+            }
         });
     }
     let steady0 = wait_for_trees(ctx, tree, tracker).await?;

@@ -5,10 +5,14 @@
 //! test) decides what to do with it. The sink stamps time itself, so remedies
 //! never read a harness clock.
 
+use std::borrow::Cow;
+use std::io::Write;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 /// Something a remedy observed or did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// A connection is established (after `attempt` tries; 1 = first try).
     Connected {
@@ -84,7 +88,7 @@ pub enum Event {
     /// A stop signal was sent.
     SignalSent {
         /// `SIGTERM` or `SIGKILL`.
-        signal: &'static str,
+        signal: Cow<'static, str>,
         /// How many processes it was addressed to.
         processes: usize,
     },
@@ -156,7 +160,7 @@ impl Event {
 }
 
 /// Why a connection ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DisconnectReason {
     /// The peer closed (close frame or FIN).
     Closed,
@@ -193,6 +197,47 @@ impl EventSink for NoEvents {
     fn record(&self, _source: &str, _event: Event) {}
 }
 
+/// A sink that writes each event as one JSON line on stdout
+/// (`{"remedy_event": {"source": …, "event": …}}`), for a remedy running in
+/// a process of its own whose events a drill collects with
+/// [`parse_event_line`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StdoutEvents;
+
+#[derive(Serialize, Deserialize)]
+struct EventLine {
+    remedy_event: SourcedEvent,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SourcedEvent {
+    source: String,
+    event: Event,
+}
+
+impl EventSink for StdoutEvents {
+    fn record(&self, source: &str, event: Event) {
+        let line = EventLine {
+            remedy_event: SourcedEvent {
+                source: source.to_owned(),
+                event,
+            },
+        };
+        if let Ok(text) = serde_json::to_string(&line) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        }
+    }
+}
+
+/// The source and event of a line [`StdoutEvents`] wrote; `None` for any
+/// other line.
+pub fn parse_event_line(line: &str) -> Option<(String, Event)> {
+    let line: EventLine = serde_json::from_str(line).ok()?;
+    Some((line.remedy_event.source, line.remedy_event.event))
+}
+
 /// A sink that forwards to `tracing`, for using a remedy in a service.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TracingEvents;
@@ -200,5 +245,44 @@ pub struct TracingEvents;
 impl EventSink for TracingEvents {
     fn record(&self, source: &str, event: Event) {
         tracing::info!(source, event = ?event, "remedy event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_survive_a_json_line() {
+        let events = [
+            Event::ProcessStarted { pid: 42 },
+            Event::SignalSent {
+                signal: "SIGTERM".into(),
+                processes: 3,
+            },
+            Event::Disconnected {
+                reason: DisconnectReason::Error("reset".into()),
+            },
+            Event::RetryScheduled {
+                attempt: 2,
+                delay: Duration::from_millis(150),
+            },
+            Event::ConnectionDiscarded,
+        ];
+        for event in events {
+            let line = serde_json::to_string(&EventLine {
+                remedy_event: SourcedEvent {
+                    source: "agent0".into(),
+                    event: event.clone(),
+                },
+            })
+            .expect("serializable");
+            assert_eq!(parse_event_line(&line), Some(("agent0".to_owned(), event)));
+        }
+        assert_eq!(
+            parse_event_line(r#"{"event": "supervising", "pid": 7}"#),
+            None
+        );
+        assert_eq!(parse_event_line("not json"), None);
     }
 }

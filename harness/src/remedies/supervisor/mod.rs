@@ -264,7 +264,7 @@ async fn stop_tree(agent: &mut Agent, grace: Duration, sink: &dyn EventSink) -> 
     sink.record(
         &agent.name,
         Event::SignalSent {
-            signal: "SIGTERM",
+            signal: "SIGTERM".into(),
             processes,
         },
     );
@@ -309,7 +309,7 @@ async fn stop_tree(agent: &mut Agent, grace: Duration, sink: &dyn EventSink) -> 
                 sink.record(
                     &agent.name,
                     Event::SignalSent {
-                        signal: "SIGKILL",
+                        signal: "SIGKILL".into(),
                         processes,
                     },
                 );
@@ -452,7 +452,7 @@ impl NaiveProcessManager {
                 self.sink.record(
                     &child.name,
                     Event::SignalSent {
-                        signal: "SIGTERM",
+                        signal: "SIGTERM".into(),
                         processes: 1,
                     },
                 );
@@ -465,7 +465,7 @@ impl NaiveProcessManager {
                 self.sink.record(
                     &child.name,
                     Event::SignalSent {
-                        signal: "SIGKILL",
+                        signal: "SIGKILL".into(),
                         processes: 1,
                     },
                 );
