@@ -747,10 +747,7 @@ async fn tree_stop(
         .map_err(|e| e.to_string())?;
         tracker.direct.push(pid as i32);
     }
-    let steady0 = wait_for_trees(ctx, tree, tracker).await?;
-    tokio::time::sleep(tree.end_at).await;
-    let at_fault_present = tracker.refresh();
-    let at_fault = tracker.seen_processes(&at_fault_present);
+    let (steady0, at_fault) = settle(ctx, tree, tracker).await?;
     let t_inject = Instant::now();
     let until = t_inject + observation_limit(ctx, tree);
     // The stop and the observation run together: the drill watches /proc
@@ -766,32 +763,11 @@ async fn tree_stop(
         let tracker_ref = &mut *tracker;
         tokio::join!(stop, observe_until_gone(tracker_ref, until))
     };
-    let observed_until = Instant::now();
-    let present = tracker.refresh();
-    let invariants = tree_invariants(tracker, &present);
-    let at_end = tracker.seen_processes(&present);
-    let offset = |at: Instant| at.saturating_duration_since(origin);
-    // Dropping the hardened supervisor here would kill what is left; the
-    // teardown does that for both variants, after the evidence is taken.
+    let run = tree_run(tracker, origin, (steady0, t_inject, gone), at_fault);
+    // Dropping the hardened supervisor earlier would have killed what was
+    // left; the teardown does that for both variants, after the evidence.
     drop(hardened);
-    Ok(Run {
-        points: ClockPoints {
-            t_steady0: Some(offset(steady0)),
-            t_inject: Some(offset(t_inject)),
-            t_detect: None,
-            t_heal: None,
-            t_recover: gone.map(offset),
-            t_steady: gone.map(offset),
-            observed_until: offset(observed_until),
-        },
-        invariants,
-        inject: Some(t_inject),
-        fault_end: Some(observed_until),
-        at_fault: Some(at_fault),
-        at_end: Some(at_end),
-        spawn: None,
-        monitors: Vec::new(),
-    })
+    Ok(run)
 }
 
 /// The supervisor runs in its own process (`fixture-host supervise`),
@@ -841,10 +817,7 @@ async fn tree_kill(
             }
         });
     }
-    let steady0 = wait_for_trees(ctx, tree, tracker).await?;
-    tokio::time::sleep(tree.end_at).await;
-    let at_fault_present = tracker.refresh();
-    let at_fault = tracker.seen_processes(&at_fault_present);
+    let (steady0, at_fault) = settle(ctx, tree, tracker).await?;
     let t_inject = Instant::now();
     supervisor
         .start_kill()
@@ -856,12 +829,42 @@ async fn tree_kill(
     }
     tracker.direct.retain(|pid| *pid != host_pid);
     let gone = observe_until_gone(tracker, until).await;
+    Ok(tree_run(
+        tracker,
+        origin,
+        (steady0, t_inject, gone),
+        at_fault,
+    ))
+}
+
+/// Waits until the trees are complete, lets them run for `end_at`, and
+/// returns when steady state held and the processes present at the fault.
+async fn settle(
+    ctx: &VariantContext<'_>,
+    tree: &AgentTree,
+    tracker: &mut Tracker,
+) -> Result<(Instant, Vec<SeenProcess>), String> {
+    let steady0 = wait_for_trees(ctx, tree, tracker).await?;
+    tokio::time::sleep(tree.end_at).await;
+    let present = tracker.refresh();
+    Ok((steady0, tracker.seen_processes(&present)))
+}
+
+/// The run of a tree drill once observation ended: the clock (steady state,
+/// injection, the moment every process was gone) and the tree as `/proc`
+/// shows it now.
+fn tree_run(
+    tracker: &mut Tracker,
+    origin: Instant,
+    (steady0, t_inject, gone): (Instant, Instant, Option<Instant>),
+    at_fault: Vec<SeenProcess>,
+) -> Run {
     let observed_until = Instant::now();
     let present = tracker.refresh();
     let invariants = tree_invariants(tracker, &present);
     let at_end = tracker.seen_processes(&present);
     let offset = |at: Instant| at.saturating_duration_since(origin);
-    Ok(Run {
+    Run {
         points: ClockPoints {
             t_steady0: Some(offset(steady0)),
             t_inject: Some(offset(t_inject)),
@@ -878,7 +881,7 @@ async fn tree_kill(
         at_end: Some(at_end),
         spawn: None,
         monitors: Vec::new(),
-    })
+    }
 }
 
 // ---- agent-memory -------------------------------------------------------
