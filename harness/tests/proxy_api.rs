@@ -18,6 +18,9 @@ use serde_json::{Value, json};
 use toxiproxy_rust::client::Client;
 use toxiproxy_rust::proxy::ProxyPack;
 
+mod common;
+use common::http;
+
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A `firedrill proxy serve` process, killed on drop.
@@ -101,33 +104,6 @@ fn stderr_of(child: &mut Child) -> String {
         let _ = stderr.read_to_string(&mut text);
     }
     text
-}
-
-/// One HTTP/1.1 request; the status and the JSON body (`Null` if empty).
-fn http(api: SocketAddr, method: &str, path: &str, body: &str) -> Result<(u16, Value)> {
-    let mut stream = TcpStream::connect(api)?;
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .with_context(|| format!("no header end in {response:?}"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .context("no status")?
-        .parse()?;
-    let body = if body.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(body).with_context(|| format!("not JSON: {body:?}"))?
-    };
-    Ok((status, body))
 }
 
 /// An echo server on loopback (lives as long as the test binary).

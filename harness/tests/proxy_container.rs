@@ -3,8 +3,7 @@
 //! inside the container (in front of the container's own API) is faulted
 //! and measured from the host.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -13,32 +12,8 @@ use firedrill::services::Images;
 use firedrill::services::proxy_container::{ProxyContainerSpec, start_proxy_container};
 use serde_json::{Value, json};
 
-/// One HTTP/1.1 request; the status and the JSON body (`Null` if empty).
-fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> Result<(u16, Value)> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .with_context(|| format!("no header end in {response:?}"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .context("no status")?
-        .parse()?;
-    let body = if body.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(body)?
-    };
-    Ok((status, body))
-}
+mod common;
+use common::http;
 
 /// Retries while the published port is not yet served (Docker accepts on
 /// the host before the program inside listens).
