@@ -256,6 +256,17 @@ impl FaultWindow {
     }
 }
 
+/// The faults of a scenario as not yet injected: what each does, stamped
+/// with `steady0` until the observation loop stamps its injection and heal.
+pub(crate) fn unstamped_faults(scenario: &Scenario, steady0: Instant) -> Vec<RawStamp> {
+    scenario
+        .faults
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (i, describe(f), steady0, None))
+        .collect()
+}
+
 /// Every remedy event as an offset from `origin`, for the journal.
 pub(crate) fn timed_events<'a>(
     events: impl IntoIterator<Item = &'a Recorded>,
@@ -328,14 +339,13 @@ impl VariantReport {
         }
     }
 
-    fn errored(variant: &Variant, error: &EngineError, wall: Duration) -> Self {
+    /// The report of a variant that could not run to its verdict.
+    pub(crate) fn errored(variant: &Variant, message: String, wall: Duration) -> Self {
         VariantReport {
             name: variant.name.clone(),
             remedy: variant.remedy.as_str().to_owned(),
             caught_by: variant.caught_by.iter().map(|c| c.to_string()).collect(),
-            outcome: Outcome::Error {
-                message: error.to_string(),
-            },
+            outcome: Outcome::Error { message },
             points: ClockPoints::default(),
             measurements: Measurements::default(),
             checks: Vec::new(),
@@ -658,7 +668,9 @@ impl Engine {
             };
             report.variants.push(match outcome {
                 Ok(v) => v,
-                Err(error) => VariantReport::errored(variant, &error, variant_started.elapsed()),
+                Err(error) => {
+                    VariantReport::errored(variant, error.to_string(), variant_started.elapsed())
+                }
             });
         }
 

@@ -23,9 +23,9 @@ use tokio_util::sync::CancellationToken;
 use super::recorder::{Recorded, Recorder};
 use super::verdict::InvariantResult;
 use super::{
-    EngineError, FaultWindow, Judged, RawStamp, TimedEvent, VariantContext, VariantReport,
-    apply_proxy_fault, describe, fault_schedule, mix_seed, observation_after_faults, service_named,
-    timed_events, wire_proxies,
+    EngineError, FaultWindow, Judged, TimedEvent, VariantContext, VariantReport, apply_proxy_fault,
+    fault_schedule, mix_seed, observation_after_faults, service_named, timed_events,
+    unstamped_faults, wire_proxies,
 };
 use crate::diagnose::pg::{self as pg_diagnose, PgRun, Samples};
 use crate::faults::proxy::{Proxy, ProxyConfig};
@@ -689,13 +689,7 @@ async fn observe(
 
     // 2. The fault schedule, from the moment steady state held.
     let actions = fault_schedule(&ctx.scenario.faults, steady0);
-    let mut stamps: Vec<RawStamp> = ctx
-        .scenario
-        .faults
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (i, describe(f), steady0, None))
-        .collect();
+    let mut stamps = unstamped_faults(ctx.scenario, steady0);
     let recovery_window = observation_after_faults(&ctx.scenario.expect);
     let mut next = 0;
     let mut fault_end: Option<Instant> = None;

@@ -31,7 +31,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 use super::recorder::Recorder;
-use super::verdict::{ClockPoints, InvariantResult, Measurements, Outcome};
+use super::verdict::{ClockPoints, InvariantResult};
 use super::{EngineConfig, EngineError, Judged, VariantContext, VariantReport, timed_events};
 use crate::diagnose::process::{
     MonitorView, ProcessRun, SeenProcess, SpawnView, process_diagnostics, redact_numbers,
@@ -234,28 +234,6 @@ async fn cleanup(tracker: &mut Tracker) -> Cleanup {
     }
 }
 
-fn error_report(ctx: &VariantContext<'_>, message: String, wall: Duration) -> VariantReport {
-    VariantReport {
-        name: ctx.variant.name.clone(),
-        remedy: ctx.variant.remedy.as_str().to_owned(),
-        caught_by: ctx
-            .variant
-            .caught_by
-            .iter()
-            .map(|c| c.to_string())
-            .collect(),
-        outcome: Outcome::Error { message },
-        points: ClockPoints::default(),
-        measurements: Measurements::default(),
-        checks: Vec::new(),
-        invariants: Vec::new(),
-        faults: Vec::new(),
-        events: Vec::new(),
-        diagnostics: None,
-        wall,
-    }
-}
-
 /// What a workload run measured, before judging.
 struct Run {
     points: ClockPoints,
@@ -275,8 +253,8 @@ pub(crate) async fn run_variant(
     let origin = Instant::now();
     // Orphans of this drill must come to us, not to init.
     if let Err(error) = supervisor::become_subreaper() {
-        return Ok(error_report(
-            ctx,
+        return Ok(VariantReport::errored(
+            ctx.variant,
             format!("failed to become a child subreaper: {error}"),
             origin.elapsed(),
         ));
@@ -292,7 +270,13 @@ pub(crate) async fn run_variant(
     let cleanup = cleanup(&mut tracker).await;
     let run = match result {
         Ok(run) => run,
-        Err(message) => return Ok(error_report(ctx, message, origin.elapsed())),
+        Err(message) => {
+            return Ok(VariantReport::errored(
+                ctx.variant,
+                message,
+                origin.elapsed(),
+            ));
+        }
     };
     Ok(judge(ctx, &recorder, run, cleanup, origin))
 }
@@ -312,7 +296,7 @@ async fn drive(
             spawn_failure(ctx, spawn, &agent, &host, tag, recorder, origin).await
         }
         Workload::AgentTree(tree) => match tree.end {
-            TreeEnd::Stop => tree_stop(ctx, tree, &agent, tag, tracker, recorder, origin).await,
+            TreeEnd::Stop => tree_stop(ctx, tree, &agent, tracker, recorder, origin).await,
             TreeEnd::KillSupervisor => {
                 let host = fixture(config, "fixture-host")?;
                 tree_kill(ctx, tree, &agent, &host, tracker, recorder, origin).await
@@ -725,7 +709,6 @@ async fn tree_stop(
     ctx: &VariantContext<'_>,
     tree: &AgentTree,
     agent: &Path,
-    tag: &str,
     tracker: &mut Tracker,
     recorder: &Arc<Recorder>,
     origin: Instant,
@@ -735,7 +718,7 @@ async fn tree_stop(
     let mut hardened = Supervisor::new(tree.grace, sink.clone());
     let mut playbook = NaiveProcessManager::new(tree.grace, sink);
     for i in 0..tree.agents {
-        let mut spec = AgentSpec::new(format!("agent{i}"), agent).env(TAG_VAR, tag);
+        let mut spec = AgentSpec::new(format!("agent{i}"), agent).env(TAG_VAR, &tracker.tag);
         for arg in agent_args(tree) {
             spec = spec.arg(arg);
         }

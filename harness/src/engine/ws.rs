@@ -15,9 +15,9 @@ use tokio::time::{MissedTickBehavior, sleep_until};
 use super::recorder::Recorder;
 use super::verdict::InvariantResult;
 use super::{
-    EngineError, FaultWindow, Judged, RawStamp, VariantContext, VariantReport, apply_proxy_fault,
-    describe, fault_schedule, mix_seed, observation_after_faults, service_named, timed_events,
-    wire_proxies,
+    EngineError, FaultWindow, Judged, VariantContext, VariantReport, apply_proxy_fault,
+    fault_schedule, mix_seed, observation_after_faults, service_named, timed_events,
+    unstamped_faults, wire_proxies,
 };
 use crate::diagnose;
 use crate::faults::proxy::Proxy;
@@ -304,13 +304,7 @@ async fn observe(
 
     // 2. The fault schedule, from the moment steady state held.
     let actions = fault_schedule(&ctx.scenario.faults, steady0);
-    let mut stamps: Vec<RawStamp> = ctx
-        .scenario
-        .faults
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (i, describe(f), steady0, None))
-        .collect();
+    let mut stamps = unstamped_faults(ctx.scenario, steady0);
     let recovery_window = observation_after_faults(&ctx.scenario.expect);
 
     // A client that stays "connected" with nothing acknowledged for longer
